@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Benchmark pagescore against datatrove's FineWeb heuristic filters on the same pages.
+# Usage: bench/run.sh [PAGES] [HTML_SHARE]      (defaults: 10000 0)
+# Builds a corpus from ../shared/corpus in a temp dir, runs each side once under /usr/bin/time -v,
+# one after the other (never together: 2 cores, and each would slow the other), then prints the
+# table from bench/summarize.py. Both sides read DIR/text.jsonl; html.jsonl is built when
+# HTML_SHARE > 0 but no side reads it yet.
+# Env: KEEP=1 keeps the work dir (corpus, logs, pagescore's runs/); BENCH_TMP sets where it goes.
+set -euo pipefail
+
+pages="${1:-10000}"
+html_share="${2:-0}"
+bench_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$bench_dir")"
+cd "$root"
+
+if [ ! -x /usr/bin/time ]; then
+    echo "run.sh: /usr/bin/time is missing (peak RSS and CPU come from its -v report)." >&2
+    echo "        Install it with: apt-get update && apt-get install -y time" >&2
+    exit 1
+fi
+# build_corpus.py and summarize.py need only the standard library.
+py=python3
+[ -x .venv/bin/python ] && py=.venv/bin/python
+
+work="$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/pagescore-bench.XXXXXX")"
+if [ "${KEEP:-0}" = 1 ]; then
+    trap 'echo "work dir kept: $work"' EXIT
+else
+    trap 'rm -rf "$work"' EXIT
+fi
+
+echo "== corpus: $pages pages, html share $html_share"
+"$py" bench/build_corpus.py --pages "$pages" --html-share "$html_share" --out "$work/corpus"
+text="$work/corpus/text.jsonl"
+
+echo "== pagescore"
+if [ -x .venv/bin/pagescore ]; then
+    # A failing side is reported in the table, not fatal: the other side's figures still count.
+    /usr/bin/time -v -o "$work/pagescore.time" \
+        .venv/bin/pagescore nightly "$text" --out "$work/runs" --date 2000-01-01 \
+        >"$work/pagescore.log" 2>&1 || { echo "pagescore failed; last lines of its log:"; tail -n 20 "$work/pagescore.log"; }
+else
+    msg="$root/.venv/bin/pagescore does not exist (install pagescore into the repo's .venv: .venv/bin/pip install -e .)"
+    echo "SKIPPED: $msg"
+    echo "$msg" >"$work/pagescore.skipped"
+fi
+
+echo "== datatrove"
+if [ ! -x bench/.venv-datatrove/bin/python ]; then
+    bash bench/setup_datatrove.sh
+fi
+/usr/bin/time -v -o "$work/datatrove.time" \
+    bench/.venv-datatrove/bin/python bench/datatrove_filters.py "$text" \
+    >"$work/datatrove.json" 2>"$work/datatrove.log" || { echo "datatrove failed; last lines of its log:"; tail -n 20 "$work/datatrove.log"; }
+
+echo
+"$py" bench/summarize.py "$work"

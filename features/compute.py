@@ -1,0 +1,75 @@
+"""Pages -> one row of declared features per page, in input order."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+from features.chars import char_features
+from features.lines import explode_lines, line_features, mark_lines
+from features.repetition import ngram_features, paragraph_features
+from features.schema import FEATURE_NAMES
+from features.words import explode_words, word_features
+
+# HTML-derived columns the extractor provides; plain-text pages get these neutral values.
+HTML_DEFAULTS = {"link_word_share": 0.0, "link_list_share": 0.0, "main_text_share": 1.0}
+
+
+def compute_features(pages: pl.DataFrame) -> pl.DataFrame:
+    """Return one row per input row with exactly ``FEATURE_NAMES`` as Float64 columns.
+
+    ``pages`` needs ``text`` (str; null means empty) and may have ``title`` and the HTML
+    columns of ``HTML_DEFAULTS``. Every value is finite and inside its declared range.
+    """
+    return marked_features(pages)[0]
+
+
+def marked_features(pages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Features plus the marked non-blank lines (used to explain and highlight)."""
+    n = pages.height
+    base = pages.select(
+        pl.int_range(n, dtype=pl.UInt32).alias("_row"),
+        pl.col("text").cast(pl.String).fill_null(""),
+        (pl.col("title").cast(pl.String) if "title" in pages.columns else pl.lit(None, pl.String))
+        .fill_null("")
+        .alias("title"),
+    )
+    lines, head_hits = mark_lines(explode_lines(base), base.select("_row", "title"))
+    words = explode_words(lines)
+    parts = [
+        line_features(lines, head_hits),
+        paragraph_features(base),
+        word_features(words),
+        ngram_features(words),
+        char_features(base),
+    ]
+    out = base.select("_row")
+    for part in parts:
+        out = out.join(part, on="_row", how="left", maintain_order="left")
+    out = out.with_columns(
+        (pages.get_column(c).cast(pl.Float64).fill_null(v) if c in pages.columns
+         else pl.lit(v, pl.Float64)).alias(c)
+        for c, v in HTML_DEFAULTS.items()
+    )
+    nwords = pl.col("_nwords").fill_null(0)
+    out = out.with_columns(
+        (nwords.cast(pl.Float64) + 1).log10().alias("log_word_count"),
+        (pl.col("_nonblank_lines").fill_null(0) / pl.max_horizontal(nwords, 1)).alias(
+            "newline_word_ratio"
+        ),
+    )
+    feats = out.select(
+        pl.col(name).cast(pl.Float64).fill_nan(0.0).fill_null(0.0).alias(name)
+        for name in FEATURE_NAMES
+    )
+    return feats, lines
+
+
+def clip_to_ranges(feats: pl.DataFrame) -> pl.DataFrame:
+    """Clamp to declared ranges (guards float round-off, never hides a bug: tests check raw)."""
+    from features.schema import FEATURES
+
+    return feats.with_columns(
+        pl.col(f.name).clip(f.lo, f.hi if math.isfinite(f.hi) else None) for f in FEATURES
+    )

@@ -1,0 +1,42 @@
+"""How pagescore cuts text into lines, paragraphs and words (pinned: features depend on it)."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+# A word is a run of non-space characters, except that each Han/Hiragana/Katakana character is a
+# word of its own: CJK text has no spaces, and without this a Chinese article would look "thin".
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
+WORD_PATTERN = rf"[{_CJK}]|[^\s{_CJK}]+"
+
+# Paragraphs are blocks separated by one or more blank (whitespace-only) lines.
+PARAGRAPH_BREAK = r"\n[ \t\r\f\v]*\n\s*"
+PARAGRAPH_SEP = "\u2029"
+
+BULLET_CHARS = "•-*·▪‣●◦–"
+TERMINAL_PUNCT = ('.', '!', '?', '"', "'", '。', '！', '？', '”', '»', '」')
+ELLIPSES = ("...", "…")
+
+
+def split_lines(text: pl.Expr) -> pl.Expr:
+    """Lines of a page, without the trailing carriage return of CRLF text."""
+    return text.str.split("\n")
+
+
+def count_words(text: pl.Expr) -> pl.Expr:
+    return text.str.count_matches(WORD_PATTERN)
+
+
+def row_key(hash_expr: pl.Expr, row: pl.Expr) -> pl.Expr:
+    """A 64-bit key unique to (page, value): lets global polars ops act per page."""
+    return hash_expr ^ (row.cast(pl.UInt64) * pl.lit(0x9E3779B97F4A7C15, dtype=pl.UInt64))
+
+# Python-side equivalent for the per-page HTML ratios (the stdlib ``re`` has no \p{Han}).
+PY_CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+PY_WORD_RE = re.compile(rf"[{PY_CJK_RANGES}]|[^\s{PY_CJK_RANGES}]+")
+
+
+def py_count_words(text: str) -> int:
+    return sum(1 for _ in PY_WORD_RE.finditer(text))

@@ -1,0 +1,8 @@
+"""The pagescore commands and their orchestration."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("pagescore")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"

@@ -1,0 +1,288 @@
+"""Read pages from JSONL (.gz/.zst), Parquet, WARC and folders of .html/.htm/.txt files.
+
+Every record read becomes either a page (a dict with ``page_id``, ``url``, ``source``, ``text``,
+``html``) or a quarantined record (``source``, ``page_id``, ``record``, ``reason``); nothing is
+dropped silently and nothing here raises on bad content. Only a path that cannot be used at all
+(missing, unknown format) raises ``InputError`` before any work starts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from features.extract import decode_html
+
+MAX_PAGE_BYTES = 32 * 1024 * 1024
+RAW_KEEP_CHARS = 2000
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+TEXT_SUFFIXES = (".txt",)
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz")
+HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+
+
+class InputError(ValueError):
+    """An input path that cannot be read at all: a usage error, reported before any work."""
+
+
+@dataclass(frozen=True)
+class Input:
+    path: Path
+    kind: str  # jsonl | parquet | warc | folder | html | text
+
+    @property
+    def source(self) -> str:
+        return str(self.path)
+
+
+Page = dict[str, Any]
+Record = tuple[str, dict[str, Any]]  # ("page" | "quarantine", payload)
+
+
+def detect_input(path: Path) -> Input:
+    """Decide an input's format from what it is (folder) or its name; raise InputError."""
+    if not path.exists():
+        raise InputError(f"input does not exist: {path}")
+    if path.is_dir():
+        return Input(path, "folder")
+    name = path.name.lower()
+    for suffix in (".gz", ".zst", ".zstd"):
+        if name.endswith(suffix) and name[: -len(suffix)].endswith(JSONL_SUFFIXES):
+            return Input(path, "jsonl")
+    if name.endswith(JSONL_SUFFIXES):
+        return Input(path, "jsonl")
+    if name.endswith(".parquet"):
+        return Input(path, "parquet")
+    if name.endswith(WARC_SUFFIXES):
+        return Input(path, "warc")
+    if name.endswith(HTML_SUFFIXES):
+        return Input(path, "html")
+    if name.endswith(TEXT_SUFFIXES):
+        return Input(path, "text")
+    raise InputError(
+        f"cannot tell the format of {path}: expected a folder, .jsonl[.gz|.zst], .parquet, "
+        ".warc[.gz], .html or .txt"
+    )
+
+
+def read_input(inp: Input) -> Iterator[Record]:
+    """Yield every record of one input, in a deterministic order."""
+    readers = {
+        "jsonl": _read_jsonl,
+        "parquet": _read_parquet,
+        "warc": _read_warc,
+        "folder": _read_folder,
+        "html": _read_single_file,
+        "text": _read_single_file,
+    }
+    try:
+        yield from readers[inp.kind](inp)
+    except OSError as exc:  # unreadable file, vanished mid-run, truncated compressed stream
+        yield _quarantine(inp.source, None, "", f"unreadable input: {type(exc).__name__}: {exc}")
+
+
+def _quarantine(source: str, page_id: str | None, raw: Any, reason: str) -> Record:
+    if isinstance(raw, bytes):
+        raw = raw[: RAW_KEEP_CHARS * 4].decode("utf-8", errors="replace")
+    elif not isinstance(raw, str):
+        raw = json.dumps(raw, ensure_ascii=False, default=str)[: RAW_KEEP_CHARS * 2]
+    return "quarantine", {
+        "source": source,
+        "page_id": page_id,
+        "record": raw[:RAW_KEEP_CHARS],
+        "reason": reason,
+    }
+
+
+def _page(source: str, page_id: str, url: str | None, text: str | None, html: str | None) -> Record:
+    return "page", {"page_id": page_id, "url": url, "source": source, "text": text, "html": html}
+
+
+# --- JSONL -----------------------------------------------------------------------------------
+
+def _open_maybe_compressed(path: Path) -> BinaryIO:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    if name.endswith((".zst", ".zstd")):
+        import zstandard
+
+        raw = path.open("rb")
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+    return path.open("rb")
+
+
+def _read_jsonl(inp: Input) -> Iterator[Record]:
+    source = inp.source
+    lineno = 0
+    with _open_maybe_compressed(inp.path) as fh:
+        while True:
+            try:
+                line = fh.readline(MAX_PAGE_BYTES + 1)
+            except (EOFError, OSError, Exception) as exc:  # zstd raises its own ZstdError
+                yield _quarantine(source, None, "", f"truncated or corrupt compressed stream "
+                                  f"after line {lineno}: {type(exc).__name__}: {exc}")
+                return
+            if not line:
+                return
+            lineno += 1
+            if len(line) > MAX_PAGE_BYTES and not line.endswith(b"\n"):
+                yield _quarantine(source, None, line, f"line {lineno}: record larger than "
+                                  f"{MAX_PAGE_BYTES // 2**20} MiB")
+                _skip_rest_of_line(fh)
+                continue
+            if not line.strip():
+                continue
+            yield _record_from_json_line(source, lineno, line)
+
+
+def _skip_rest_of_line(fh: BinaryIO) -> None:
+    while True:
+        chunk = fh.readline(1 << 20)
+        if not chunk or chunk.endswith(b"\n"):
+            return
+
+
+def _record_from_json_line(source: str, lineno: int, line: bytes) -> Record:
+    try:
+        decoded = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _quarantine(source, None, line, f"line {lineno}: invalid UTF-8 at byte {exc.start}")
+    try:
+        obj = json.loads(decoded)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return _quarantine(source, None, decoded, f"line {lineno}: invalid JSON: {exc}")
+    if not isinstance(obj, dict):
+        return _quarantine(source, None, decoded,
+                           f"line {lineno}: expected a JSON object, got {type(obj).__name__}")
+    return record_from_mapping(source, obj, fallback_id=f"{Path(source).name}:{lineno}",
+                               raw=decoded, where=f"line {lineno}")
+
+
+def record_from_mapping(source: str, obj: dict[str, Any], *, fallback_id: str | None,
+                        raw: Any, where: str) -> Record:
+    """Validate one record's fields (shared by JSONL and Parquet)."""
+    page_id: Any = obj.get("id", obj.get("page_id"))
+    url = obj.get("url")
+    if url is not None and not isinstance(url, str):
+        return _quarantine(source, None, raw, f"{where}: field 'url' must be a string, "
+                           f"got {type(url).__name__}")
+    if page_id is None:
+        page_id = url if url else fallback_id
+    if isinstance(page_id, bool) or not isinstance(page_id, (str, int)):
+        return _quarantine(source, None, raw, f"{where}: field 'id' must be a string or integer, "
+                           f"got {type(page_id).__name__}")
+    page_id = str(page_id)
+    text, html = obj.get("text"), obj.get("html")
+    for name, value in (("text", text), ("html", html)):
+        if value is not None and not isinstance(value, (str, bytes)):
+            return _quarantine(source, page_id, raw, f"{where}: field '{name}' must be a string, "
+                               f"got {type(value).__name__}")
+    if text is None and html is None:
+        return _quarantine(source, page_id, raw, f"{where}: record has neither 'text' nor 'html'")
+    if isinstance(html, bytes):
+        html = decode_html(html)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    if len(text or "") + len(html or "") > MAX_PAGE_BYTES:
+        return _quarantine(source, page_id, raw, f"{where}: page larger than "
+                           f"{MAX_PAGE_BYTES // 2**20} MiB")
+    return _page(source, page_id, url, text, html)
+
+
+# --- Parquet ---------------------------------------------------------------------------------
+
+def _read_parquet(inp: Input) -> Iterator[Record]:
+    import pyarrow.parquet as pq
+
+    source = inp.source
+    try:
+        pf = pq.ParquetFile(inp.path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid for a truncated/corrupt footer
+        yield _quarantine(source, None, "", f"unreadable Parquet file: {exc}")
+        return
+    wanted = [c for c in ("id", "page_id", "url", "text", "html") if c in pf.schema_arrow.names]
+    row = 0
+    try:
+        for batch in pf.iter_batches(batch_size=1024, columns=wanted):
+            for obj in batch.to_pylist():
+                row += 1
+                yield record_from_mapping(source, obj, fallback_id=f"{inp.path.name}:{row}",
+                                          raw=obj, where=f"row {row}")
+    except Exception as exc:
+        yield _quarantine(source, None, "", f"Parquet file unreadable after row {row}: {exc}")
+
+
+# --- WARC ------------------------------------------------------------------------------------
+
+def _read_warc(inp: Input) -> Iterator[Record]:
+    from fastwarc.stream_io import FileStream, GZipStream
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+    source = inp.source
+    raw = FileStream(str(inp.path), "rb")
+    stream = GZipStream(raw) if inp.path.name.lower().endswith(".gz") else raw
+    n = 0
+    try:
+        for rec in ArchiveIterator(stream, record_types=WarcRecordType.response, parse_http=True,
+                                   strict_mode=False):
+            n += 1
+            url = rec.headers.get("WARC-Target-URI")
+            page_id = rec.record_id or url or f"{inp.path.name}:{n}"
+            ctype = (rec.http_content_type or "").lower() if rec.http_headers else ""
+            body = rec.reader.read()
+            if rec.http_headers is None:
+                yield _quarantine(source, page_id, body, f"record {n}: response without HTTP headers")
+            elif not ctype.startswith(HTML_TYPES):
+                yield _quarantine(source, page_id, body[:200],
+                                  f"record {n}: not an HTML or text response ({ctype or 'none'})")
+            elif len(body) > MAX_PAGE_BYTES:
+                yield _quarantine(source, page_id, body, f"record {n}: page larger than "
+                                  f"{MAX_PAGE_BYTES // 2**20} MiB")
+            elif ctype.startswith("text/plain"):
+                yield _page(source, page_id, url, decode_html(body), None)
+            else:
+                yield _page(source, page_id, url, None, decode_html(body))
+    except Exception as exc:
+        yield _quarantine(source, None, "", f"WARC unreadable after record {n}: {exc}")
+    finally:
+        stream.close()
+
+
+# --- folders and single files ------------------------------------------------------------------
+
+def _read_folder(inp: Input) -> Iterator[Record]:
+    root = inp.path
+    files = sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and p.name.lower().endswith(HTML_SUFFIXES + TEXT_SUFFIXES)
+    )
+    for path in files:
+        yield _read_page_file(inp.source, path, path.relative_to(root).as_posix())
+
+
+def _read_single_file(inp: Input) -> Iterator[Record]:
+    yield _read_page_file(inp.source, inp.path, inp.path.name)
+
+
+def _read_page_file(source: str, path: Path, page_id: str) -> Record:
+    try:
+        size = path.stat().st_size
+        if size > MAX_PAGE_BYTES:
+            return _quarantine(source, page_id, "", f"file larger than {MAX_PAGE_BYTES // 2**20} MiB")
+        data = path.read_bytes()
+    except OSError as exc:
+        return _quarantine(source, page_id, "", f"unreadable file: {exc.strerror or exc}")
+    if path.name.lower().endswith(TEXT_SUFFIXES):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = decode_html(data)  # same detector: plain text in a legacy charset
+        return _page(source, page_id, None, text, None)
+    return _page(source, page_id, None, None, decode_html(data))

@@ -1,0 +1,1 @@
+"""The publishability classifier: train, evaluate, register, load safely, score and explain."""

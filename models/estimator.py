@@ -1,0 +1,70 @@
+"""The model object that is saved: a base classifier, a Platt calibration and thresholds.
+
+Contributions are per-feature additive terms of the base model's log-odds (exact TreeSHAP for
+LightGBM, coefficient x standardised value for the linear model); the calibration is monotonic,
+so the order of reasons is the order of their effect on the calibrated score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from features.schema import FEATURES, FEATURE_SCHEMA_VERSION
+
+DECISIONS = ("publish", "review", "reject")
+
+
+@dataclass
+class Thresholds:
+    publish: float  # score >= publish -> "publish"
+    reject: float  # score < reject -> "reject"; between -> "review"
+
+    def decide(self, scores: np.ndarray) -> np.ndarray:
+        out = np.full(scores.shape, "review", dtype=object)
+        out[scores >= self.publish] = "publish"
+        out[scores < self.reject] = "reject"
+        return out
+
+
+@dataclass
+class PagescoreModel:
+    kind: str  # "lightgbm" | "logistic"
+    params: dict[str, Any]
+    base: Any  # fitted LGBMClassifier or sklearn Pipeline(StandardScaler, LogisticRegression)
+    calib_a: float
+    calib_b: float
+    thresholds: Thresholds
+    feature_names: tuple[str, ...]
+    feature_schema_version: str = FEATURE_SCHEMA_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def raw_margin(self, X: np.ndarray) -> np.ndarray:
+        if self.kind == "lightgbm":
+            return np.asarray(self.base.predict(X, raw_score=True), dtype=np.float64)
+        return np.asarray(self.base.decision_function(X), dtype=np.float64)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated probability that each page is publishable."""
+        z = self.calib_a * self.raw_margin(X) + self.calib_b
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """(n_pages, n_features) additive log-odds contributions of the base model."""
+        if self.kind == "lightgbm":
+            contrib = self.base.predict(X, pred_contrib=True)
+            return np.asarray(contrib, dtype=np.float64)[:, : X.shape[1]]
+        scaler, clf = self.base.named_steps["scale"], self.base.named_steps["clf"]
+        return scaler.transform(X) * clf.coef_[0]
+
+    def decide(self, scores: np.ndarray) -> np.ndarray:
+        return self.thresholds.decide(scores)
+
+
+def monotone_constraints(feature_names: tuple[str, ...]) -> list[int]:
+    """+1/-1/0 per feature from its declared direction (score may only fall as defects grow)."""
+    by_name = {f.name: f for f in FEATURES}
+    sign = {"bad_high": -1, "bad_low": 1, "none": 0}
+    return [sign[by_name[n].direction] for n in feature_names]

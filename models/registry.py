@@ -1,0 +1,162 @@
+"""File-based model registry with safe loading.
+
+``models/registry/index.json`` names the champion and, per version, the model file's SHA-256
+and feature schema version. Loading checks both *before* unpickling, so a tampered, truncated or
+foreign file is refused without executing any of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from features.schema import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from models.estimator import PagescoreModel
+
+REGISTRY_DIR = Path(__file__).resolve().parent / "registry"
+MODEL_FILE = "model.joblib"
+
+
+class ModelError(RuntimeError):
+    """A model that must not be loaded (unknown, tampered, wrong schema, not ours)."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: str
+    sha256: str
+    model: PagescoreModel
+    card: dict[str, Any]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_index(registry: Path = REGISTRY_DIR) -> dict[str, Any]:
+    path = registry / "index.json"
+    if not path.exists():
+        raise ModelError(f"no model registry at {registry} (run `pagescore retrain`)")
+    return json.loads(path.read_text())
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_model(version: str | None = None, registry: Path = REGISTRY_DIR) -> LoadedModel:
+    """Load ``version`` (default: the champion) after verifying hash and feature schema."""
+    index = read_index(registry)
+    version = version or index.get("champion")
+    if not version:
+        raise ModelError("the registry has no champion model")
+    entry = index.get("versions", {}).get(version)
+    if entry is None:
+        known = ", ".join(sorted(index.get("versions", {}))) or "none"
+        raise ModelError(f"unknown model version {version!r} (known: {known})")
+    if entry.get("feature_schema_version") != FEATURE_SCHEMA_VERSION:
+        raise ModelError(
+            f"model {version} was trained with feature schema "
+            f"{entry.get('feature_schema_version')!r}, this code computes "
+            f"{FEATURE_SCHEMA_VERSION!r}: retrain or use a matching pagescore version"
+        )
+    if tuple(entry.get("features", ())) != FEATURE_NAMES:
+        raise ModelError(f"model {version} expects other feature columns than this code has")
+    path = registry / version / MODEL_FILE
+    if not path.is_file():
+        raise ModelError(f"model file missing: {path}")
+    digest = sha256_file(path)
+    if digest != entry.get("sha256"):
+        raise ModelError(
+            f"model file {path} does not match the registry (sha256 {digest[:12]}..., expected "
+            f"{str(entry.get('sha256'))[:12]}...): refusing to load a modified or foreign file"
+        )
+    model = joblib.load(path)  # safe only because the bytes are the ones we registered
+    if not isinstance(model, PagescoreModel):
+        raise ModelError(f"{path} does not hold a pagescore model ({type(model).__name__})")
+    card_path = registry / version / "card.json"
+    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    return LoadedModel(version, digest, model, card)
+
+
+def register(model: PagescoreModel, card: dict[str, Any], *, promote: bool,
+             registry: Path = REGISTRY_DIR, version: str | None = None) -> str:
+    """Save a new version (model, card.json, card.md) and optionally make it the champion."""
+    index = read_index(registry) if (registry / "index.json").exists() else {"versions": {}}
+    version = version or _next_version(index, card["created"][:10])
+    vdir = registry / version
+    vdir.mkdir(parents=True, exist_ok=False)
+    tmp = vdir / f".{MODEL_FILE}.tmp"
+    joblib.dump(model, tmp, compress=3)
+    os.replace(tmp, vdir / MODEL_FILE)
+    digest = sha256_file(vdir / MODEL_FILE)
+    card = {**card, "version": version, "model_sha256": digest}
+    write_json_atomic(vdir / "card.json", card)
+    (vdir / "card.md").write_text(render_card_md(card))
+    index["versions"][version] = {
+        "sha256": digest,
+        "feature_schema_version": model.feature_schema_version,
+        "features": list(model.feature_names),
+        "created": card["created"],
+        "kind": model.kind,
+    }
+    if promote or not index.get("champion"):
+        index["champion"] = version
+    write_json_atomic(registry / "index.json", index)
+    return version
+
+
+def _next_version(index: dict[str, Any], day: str) -> str:
+    n = 1
+    while f"{day}.{n}" in index.get("versions", {}):
+        n += 1
+    return f"{day}.{n}"
+
+
+def render_card_md(card: dict[str, Any]) -> str:
+    m, r = card["metrics"]["model"], card["metrics"]["rules_baseline"]
+    th = card["thresholds"]
+    lines = [
+        f"# pagescore model {card.get('version', '?')}",
+        "",
+        f"- created: {card['created']}",
+        f"- estimator: {card['estimator']['kind']} {json.dumps(card['estimator']['params'])}",
+        f"- training data: {card['training_data']['rows']} labelled pages "
+        f"({card['training_data']['positives']} publishable), sha256 "
+        f"{card['training_data']['sha256'][:16]}",
+        f"- feature schema: {card['feature_schema_version']}, phrase lists "
+        f"{card['phrase_lists_digest']}",
+        f"- thresholds: publish >= {th['publish']:.3f}, reject < {th['reject']:.3f} "
+        f"(target publish precision {th['target_precision']})",
+        f"- evaluation: {card['evaluation']}",
+        "",
+        "| metric | model | rules baseline |",
+        "|---|---|---|",
+    ]
+    for key in ("roc_auc", "pr_auc", "precision_publish", "recall_publish"):
+        lines.append(f"| {key} | {m[key]:.3f} | {r[key]:.3f} |")
+    lines += ["", "Recall of not-publishable pages kept out of 'publish', per defect tag:", "",
+              "| defect | pages | model | rules baseline |", "|---|---|---|---|"]
+    for tag, v in m["defect_recall"].items():
+        rb = r["defect_recall"].get(tag, {}).get("recall", float("nan"))
+        lines.append(f"| {tag} | {v['n']} | {v['recall']:.3f} | {rb:.3f} |")
+    lines += ["", "Libraries: " + ", ".join(f"{k} {v}" for k, v in card["libraries"].items()), ""]
+    return "\n".join(lines)
