@@ -14,9 +14,10 @@ bench_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$bench_dir")"
 cd "$root"
 
-if [ ! -x /usr/bin/time ]; then
-    echo "run.sh: /usr/bin/time is missing (peak RSS and CPU come from its -v report)." >&2
-    echo "        Install it with: apt-get update && apt-get install -y time" >&2
+time_bin=/usr/bin/time  # GNU time: the shell keyword `time` has no -v (peak RSS)
+if [ ! -x "$time_bin" ]; then
+    echo "run.sh: $time_bin is missing (peak RSS and CPU come from its -v report)." >&2
+    echo "        It is Debian's package 'time': apt-get update && apt-get install -y time" >&2
     exit 1
 fi
 # build_corpus.py and summarize.py need only the standard library.
@@ -37,9 +38,10 @@ text="$work/corpus/text.jsonl"
 echo "== pagescore"
 if [ -x .venv/bin/pagescore ]; then
     # A failing side is reported in the table, not fatal: the other side's figures still count.
-    /usr/bin/time -v -o "$work/pagescore.time" \
+    "$time_bin" -v -o "$work/pagescore.time" \
         .venv/bin/pagescore nightly "$text" --out "$work/runs" --date 2000-01-01 \
-        >"$work/pagescore.log" 2>&1 || { echo "pagescore failed; last lines of its log:"; tail -n 20 "$work/pagescore.log"; }
+        >"$work/pagescore.log" 2>&1 ||
+        { echo "pagescore failed; last lines of its log:"; tail -n 20 "$work/pagescore.log"; }
 else
     msg="$root/.venv/bin/pagescore does not exist (install pagescore into the repo's .venv: .venv/bin/pip install -e .)"
     echo "SKIPPED: $msg"
@@ -50,9 +52,10 @@ echo "== datatrove"
 if [ ! -x bench/.venv-datatrove/bin/python ]; then
     bash bench/setup_datatrove.sh
 fi
-/usr/bin/time -v -o "$work/datatrove.time" \
+"$time_bin" -v -o "$work/datatrove.time" \
     bench/.venv-datatrove/bin/python bench/datatrove_filters.py "$text" \
-    >"$work/datatrove.json" 2>"$work/datatrove.log" || { echo "datatrove failed; last lines of its log:"; tail -n 20 "$work/datatrove.log"; }
+    >"$work/datatrove.json" 2>"$work/datatrove.log" ||
+    { echo "datatrove failed; last lines of its log:"; tail -n 20 "$work/datatrove.log"; }
 
 echo
 "$py" bench/summarize.py "$work"

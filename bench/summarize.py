@@ -5,6 +5,7 @@ Reads, under WORKDIR: corpus/manifest.json (pages, text MB), <side>.time (``/usr
 output) for the sides pagescore and datatrove, datatrove.json (the filter script's own line) and
 runs/date=<DATE>/run.json (pagescore's ``timings``: stage name -> seconds). A side without a
 .time file is shown as skipped, with the reason from <side>.skipped if there is one.
+Exits 1 when a side that ran failed (non-zero exit or killed), else 0.
 CPU s is user + sys of the whole process, start-up included; 1 MB = 10^6 bytes.
 """
 
@@ -71,8 +72,8 @@ def print_table(rows: list[list[str]]) -> None:
     """Print rows under HEADER with right-aligned numbers."""
     widths = [max(len(r[i]) for r in [list(HEADER), *rows]) for i in range(len(HEADER))]
     for r in [list(HEADER), *rows]:
-        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
-        print("  ".join(cells))
+        nums = [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]
+        print("  ".join([r[0].ljust(widths[0]), *nums]).rstrip())
 
 
 def print_stages(run_json: Path) -> None:
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[list[str]] = []
     mb_per_cpu: dict[str, float] = {}
+    any_failed = False
     for side in SIDES:
         time_file = work / f"{side}.time"
         if not time_file.exists():
@@ -122,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         failed = t.get("exit", 0) != 0 or "signal" in t
         rows.append(side_row(side, t, pages, mb, failed))
         if failed:
+            any_failed = True
             status = f"signal {int(t['signal'])}" if "signal" in t else f"exit {int(t['exit'])}"
-            print(f"{side}: FAILED ({status}); its log: {work / (side + '.log')}")
+            print(f"{side}: FAILED ({status}); see {side}.log in the work dir (KEEP=1 keeps it)")
         elif t["cpu_s"]:
             mb_per_cpu[side] = mb / t["cpu_s"]
     print()
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = mb_per_cpu["pagescore"] / mb_per_cpu["datatrove"]
         print(f"\nratio pagescore/datatrove of MB per CPU-second: {ratio:.2f}x")
     else:
-        print("\nratio pagescore/datatrove of MB per CPU-second: n/a (a side did not complete)")
+        print("\nratio pagescore/datatrove of MB per CPU-second: n/a (needs both sides)")
 
     dt_json = work / "datatrove.json"
     if dt_json.exists() and dt_json.read_text().strip():
@@ -144,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     if (work / "pagescore.time").exists():
         print()
         print_stages(work / "runs" / f"date={args.date}" / "run.json")
-    return 0
+    # Non-zero when a side that ran failed, so a script or CI notices; a skipped side is no failure.
+    return 1 if any_failed else 0
 
 
 if __name__ == "__main__":

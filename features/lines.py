@@ -50,9 +50,12 @@ def mark_lines(lines: pl.DataFrame, titles: pl.DataFrame) -> tuple[pl.DataFrame,
         pl.any_horizontal(line.str.starts_with(c) for c in BULLET_CHARS).alias("starts_bullet"),
     )
     lines = lines.with_columns(pl.col("words").list.len().alias("nwords"))
+    # A headline starts like a title: not with a lower-case letter (that is a wrapped line).
     headline = (
         pl.col("nwords").is_between(PROMO_MIN_WORDS, PROMO_MAX_WORDS)
         & ~pl.col("ends_terminal")
+        & ~line.str.contains(r"^\p{Ll}")
+        & ~pl.col("is_boiler")
         & ~line.str.ends_with(":")
         & ~line.str.ends_with("\uff1a")
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FEATURE_SCHEMA_VERSION = "1.0"
+FEATURE_SCHEMA_VERSION = "1.1"
 
 Direction = Literal["bad_high", "bad_low", "none"]
 Group = Literal["duplication", "error_text", "spam_links", "boilerplate", "quality", "html"]
@@ -95,7 +95,7 @@ FEATURES: tuple[Feature, ...] = (
           "page (0 for plain text).", "spam_links", "bad_high",
           "link-heavy page: {value} of visible words are links"),
     _frac("link_list_share", "HTML only: links inside list items or navigation / all links "
-          "(0 when the page has no links).", "spam_links", "none",
+          "(0 when the page has no links).", "spam_links", "bad_high",
           "links in lists: {value} of links"),
     _frac("url_char_frac", "Characters inside http(s):// URLs written in the text / characters.",
           "spam_links", "bad_high", "raw URLs: {value} of characters"),
@@ -150,7 +150,7 @@ FEATURES: tuple[Feature, ...] = (
           "broken encoding: {value} of characters are mojibake"),
     # --- HTML structure ---------------------------------------------------------------------
     _frac("main_text_share", "HTML only: words kept by main-content extraction / all visible "
-          "words (1 for plain text).", "html", "none", "little main content: {value} of words"),
+          "words (1 for plain text).", "html", "bad_low", "little main content: {value} of words"),
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)

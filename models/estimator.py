@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from features.schema import FEATURES, FEATURE_SCHEMA_VERSION
+from features.schema import FEATURE_SCHEMA_VERSION, FEATURES
 
 DECISIONS = ("publish", "review", "reject")
 

@@ -42,12 +42,16 @@ def fit_platt(m: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def out_of_fold(kind: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray,
-                folds: list[tuple[np.ndarray, np.ndarray]],
-                feature_names: tuple[str, ...]) -> OutOfFold:
+                folds: list[tuple[np.ndarray, np.ndarray]], feature_names: tuple[str, ...],
+                evaluate_mask: np.ndarray | None = None) -> OutOfFold:
+    """Out-of-fold margins and calibrated probabilities for the rows in ``evaluate_mask``
+    (default all): training folds may hold synthetic rows, reported rows are real only."""
     m = np.zeros(len(y))
     for train, test in folds:
         est = make_estimator(kind, params, feature_names).fit(X[train], y[train])
         m[test] = margin(est, kind, X[test])
+    if evaluate_mask is not None:
+        m, y = m[evaluate_mask], y[evaluate_mask]
     # Calibrate on held-out margins only: each page's margin came from a model that never saw it.
     a, b = fit_platt(m, y)
     proba = 1.0 / (1.0 + np.exp(-(a * m + b)))

@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION, compute_features
 from features.phrases import phrase_lists_digest
+from models.augment import augment
 from models.candidates import DEFAULT_PARAMS, make_estimator
 from models.estimator import PagescoreModel
 from models.evaluate import (
@@ -54,33 +55,42 @@ def features_for(table: pl.DataFrame) -> pl.DataFrame:
 
 def retrain(table: pl.DataFrame, *, target_precision: float = 0.95, force: bool = False,
             registry: Path = REGISTRY_DIR, kinds: tuple[str, ...] = ("logistic", "lightgbm"),
-            progress: Any = None) -> RetrainResult:
+            augment_defects: bool = True, progress: Any = None) -> RetrainResult:
     """Compare candidates on grouped folds, fit the best on all rows, register, maybe promote."""
     def step(msg: str) -> None:
         if progress:
             progress(msg)
 
-    step(f"computing features for {table.height} labelled pages")
-    feats = features_for(table)
-    X = feats.to_numpy().astype(np.float64)
-    y = table["label"].to_numpy().astype(int)
-    groups = table["group"].to_numpy()
-    defects = table["defects"].fill_null("").to_list()
-    folds = grouped_folds(y, groups)
+    real = table.with_columns(pl.lit(False).alias("is_synthetic"))
+    synthetic = augment(real) if augment_defects else real.clear()
+    full = pl.concat([real, synthetic])
+    step(f"computing features for {real.height} labelled pages + {synthetic.height} with "
+         f"injected defects")
+    feats_all = features_for(full)
+    X_all = feats_all.to_numpy().astype(np.float64)
+    y_all = full["label"].to_numpy().astype(int)
+    is_real = ~full["is_synthetic"].to_numpy()
+    groups = full["group"].to_numpy()
+    X, y = X_all[is_real], y_all[is_real]
+    feats = feats_all.filter(pl.Series(is_real))
+    defects = real["defects"].fill_null("").to_list()
+    folds_all = grouped_folds(y_all, groups)
 
     with threadpool_limits(1):
         results = {}
         for kind in kinds:
-            step(f"cross-validating {kind} on {len(folds)} folds grouped by source")
-            oof = out_of_fold(kind, DEFAULT_PARAMS[kind], X, y, folds, FEATURE_NAMES)
+            step(f"cross-validating {kind} on {len(folds_all)} folds grouped by source")
+            oof = out_of_fold(kind, DEFAULT_PARAMS[kind], X_all, y_all, folds_all,
+                              FEATURE_NAMES, evaluate_mask=is_real)
             th = choose_thresholds(oof.proba, y, target_precision)
             results[kind] = (oof, th, evaluate(oof, y, defects, th))
         best = max(results, key=lambda k: results[k][2][PRIMARY_METRIC])
         oof, thresholds, metrics = results[best]
 
-        champion, champion_metric = _champion_on_same_folds(registry, X, y, folds, results)
-        step(f"fitting {best} on all {len(y)} pages")
-        base = make_estimator(best, DEFAULT_PARAMS[best], FEATURE_NAMES).fit(X, y)
+        champion, champion_metric = _champion_on_same_folds(
+            registry, X_all, y_all, folds_all, results, is_real)
+        step(f"fitting {best} on all {len(y_all)} rows")
+        base = make_estimator(best, DEFAULT_PARAMS[best], FEATURE_NAMES).fit(X_all, y_all)
 
     model = PagescoreModel(best, DEFAULT_PARAMS[best], base, oof.calib_a, oof.calib_b,
                            thresholds, FEATURE_NAMES)
@@ -96,9 +106,11 @@ def retrain(table: pl.DataFrame, *, target_precision: float = 0.95, force: bool 
         "training_data": {
             "rows": int(len(y)), "positives": int(y.sum()), "sha256": table_digest(table),
             "groups": int(len(np.unique(groups))),
+            "synthetic_rows_for_training_only": int(synthetic.height),
         },
-        "evaluation": f"{len(folds)}-fold StratifiedGroupKFold grouped by source "
-                      f"(no source on both sides); out-of-fold Platt calibration",
+        "evaluation": f"{len(folds_all)}-fold StratifiedGroupKFold grouped by source (no "
+                      f"source on both sides); metrics, thresholds and Platt calibration on the "
+                      f"out-of-fold scores of the {len(y)} real pages only",
         "thresholds": {"publish": thresholds.publish, "reject": thresholds.reject,
                        "target_precision": target_precision},
         "metrics": {"model": metrics, "rules_baseline": evaluate_rules(feats, y, defects)},
@@ -121,8 +133,9 @@ def retrain(table: pl.DataFrame, *, target_precision: float = 0.95, force: bool 
     return RetrainResult(version, promote, card, champion, champion_metric, msg)
 
 
-def _champion_on_same_folds(registry: Path, X: np.ndarray, y: np.ndarray,
-                            folds: list, results: dict) -> tuple[str | None, float | None]:
+def _champion_on_same_folds(registry: Path, X: np.ndarray, y: np.ndarray, folds: list,
+                            results: dict, is_real: np.ndarray
+                            ) -> tuple[str | None, float | None]:
     """Cross-validate the champion's recipe on today's data and folds (a fair comparison:
     scoring the champion on pages it was trained on would flatter it)."""
     try:
@@ -143,9 +156,10 @@ def _champion_on_same_folds(registry: Path, X: np.ndarray, y: np.ndarray,
     kind, params = card["estimator"]["kind"], card["estimator"]["params"]
     if kind in results and results[kind][0].params == params:
         return champion, results[kind][2][PRIMARY_METRIC]
-    oof = out_of_fold(kind, params, X, y, folds, FEATURE_NAMES)
-    th = choose_thresholds(oof.proba, y, float(card["thresholds"]["target_precision"]))
-    return champion, evaluate(oof, y, [""] * len(y), th)[PRIMARY_METRIC]
+    oof = out_of_fold(kind, params, X, y, folds, FEATURE_NAMES, evaluate_mask=is_real)
+    y_real = y[is_real]
+    th = choose_thresholds(oof.proba, y_real, float(card["thresholds"]["target_precision"]))
+    return champion, evaluate(oof, y_real, [""] * len(y_real), th)[PRIMARY_METRIC]
 
 
 def load_training_table(path: Path = TRAINING_TABLE, extra: list[pl.DataFrame] | None = None

@@ -1,0 +1,258 @@
+"""The nightly run: read inputs -> batches -> (extract, features, score) -> parts -> partition."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from features.phrases import phrase_lists_digest
+from features.schema import FEATURE_SCHEMA_VERSION
+from jobs import __version__
+from jobs.partition import Staging, check_writable, partition_lock
+from jobs.readers import Input, detect_input, read_input
+from models.registry import LoadedModel, load_model
+
+DEFAULT_BATCH_SIZE = 1000
+
+
+@dataclass
+class NightlyConfig:
+    inputs: list[Path]
+    out: Path = Path("runs")
+    date: str = field(default_factory=lambda: dt.date.today().isoformat())
+    model_version: str | None = None
+    workers: int = 0  # 0: one per CPU core
+    batch_size: int = DEFAULT_BATCH_SIZE
+    wait_for_lock: bool = False
+    engine: str = "local"
+    ray_address: str | None = None
+
+
+@dataclass
+class Batch:
+    index: int
+    pages: list[dict[str, Any]]
+    quarantined: list[dict[str, Any]]
+
+
+@dataclass
+class NightlyResult:
+    partition: Path
+    run: dict[str, Any]
+
+
+def resolve_inputs(paths: list[Path]) -> list[Input]:
+    """Detect every input's format up front: a bad path is a usage error before any work."""
+    return [detect_input(p) for p in paths]
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        with f.open("rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def input_size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def iter_batches(inputs: list[Input], batch_size: int) -> Iterator[Batch]:
+    """Deterministic batches of ``batch_size`` records (pages + quarantined) in input order."""
+    pages: list[dict[str, Any]] = []
+    quarantined: list[dict[str, Any]] = []
+    index = 0
+    for inp in inputs:
+        for kind, rec in read_input(inp):
+            (pages if kind == "page" else quarantined).append(rec)
+            if len(pages) + len(quarantined) >= batch_size:
+                yield Batch(index, pages, quarantined)
+                index += 1
+                pages, quarantined = [], []
+    if pages or quarantined:
+        yield Batch(index, pages, quarantined)
+
+
+# --- worker side --------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(model_version: str | None, registry: str | None) -> None:
+    from models.registry import REGISTRY_DIR
+
+    _WORKER["model"] = load_model(model_version, Path(registry) if registry else REGISTRY_DIR)
+
+
+def _run_batch(staging_args: tuple[Path, str, str], batch: Batch) -> dict[str, Any]:
+    from jobs.pipeline import process_batch
+
+    staging = Staging(*staging_args)
+    result = process_batch(batch.pages, batch.quarantined, _WORKER["model"])
+    meta = {"index": batch.index, "pages": result["scores"].height,
+            "quarantined": result["quarantine"].height, "timings": result["timings"]}
+    t = time.perf_counter()
+    staging.write_batch(batch.index, {k: result[k] for k in ("scores", "texts", "quarantine")},
+                        meta)
+    meta["timings"]["write"] = time.perf_counter() - t
+    return meta
+
+
+# --- driver side ----------------------------------------------------------------------------
+
+def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | None = None,
+                registry: Path | None = None) -> NightlyResult:
+    """Run (or resume) one partition. Raises InputError/OutputError/PartitionBusy/ModelError."""
+    started = time.time()
+    inputs = resolve_inputs(cfg.inputs)
+    in_bytes = sum(input_size(i.path) for i in inputs)
+    check_writable(cfg.out, need_bytes=in_bytes)
+    kwargs = {"registry": registry} if registry else {}
+    loaded = load_model(cfg.model_version, **kwargs)  # verify before any work
+    with partition_lock(cfg.out, cfg.date, wait=cfg.wait_for_lock):
+        t_hash = time.perf_counter()
+        input_meta = [{"path": str(i.path), "format": i.kind, "bytes": input_size(i.path),
+                       "sha256": file_digest(i.path)} for i in inputs]
+        hash_s = time.perf_counter() - t_hash
+        run_key = hashlib.sha256(json.dumps({
+            "inputs": input_meta, "model": loaded.sha256, "schema": FEATURE_SCHEMA_VERSION,
+            "phrases": phrase_lists_digest(), "batch_size": cfg.batch_size,
+            "version": __version__,
+        }, sort_keys=True).encode()).hexdigest()[:20]
+        staging = Staging(cfg.out, cfg.date, run_key)
+        resumed = staging.prepare()
+        read_s, batch_metas = _drive(cfg, inputs, staging, loaded, registry, on_progress)
+        run = _run_json(cfg, input_meta, loaded, staging, batch_metas, resumed, run_key,
+                        started, read_s + hash_s)
+        t_commit = time.perf_counter()
+        dest = staging.commit(run)
+        run["timings"]["commit"] = round(time.perf_counter() - t_commit, 3)
+        (dest / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True))
+    return NightlyResult(dest, run)
+
+
+def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, loaded: LoadedModel,
+           registry: Path | None, on_progress: Callable[[int, int], None] | None
+           ) -> tuple[float, list[dict[str, Any]]]:
+    if cfg.engine == "ray":
+        from jobs.engine_ray import run_batches_on_ray
+
+        return run_batches_on_ray(cfg, inputs, staging, registry, on_progress)
+    workers = cfg.workers or os.cpu_count() or 1
+    staging_args = (staging.out, staging.date, staging.run_key)
+    metas: list[dict[str, Any]] = []
+    read_s = 0.0
+    done_pages = 0
+
+    def note(meta: dict[str, Any]) -> None:
+        nonlocal done_pages
+        metas.append(meta)
+        done_pages += meta["pages"] + meta["quarantined"]
+        if on_progress:
+            on_progress(done_pages, meta["index"])
+
+    batches = iter_batches(inputs, cfg.batch_size)
+    if workers == 1:
+        _WORKER["model"] = loaded
+        while True:
+            t = time.perf_counter()
+            batch = next(batches, None)
+            read_s += time.perf_counter() - t
+            if batch is None:
+                break
+            note(_skipped(staging, batch) if staging.is_done(batch.index)
+                 else _run_batch(staging_args, batch))
+        return read_s, metas
+
+    # Worker processes start with one polars/BLAS thread each: processes already use the cores.
+    env_before = {k: os.environ.get(k) for k in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS")}
+    os.environ.update({"POLARS_MAX_THREADS": "1", "OMP_NUM_THREADS": "1"})
+    import multiprocessing as mp
+
+    try:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=mp.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(loaded.version, str(registry) if registry else None),
+        ) as pool:
+            pending: set[Future] = set()
+            while True:
+                t = time.perf_counter()
+                batch = next(batches, None)
+                read_s += time.perf_counter() - t
+                if batch is None:
+                    break
+                if staging.is_done(batch.index):
+                    note(_skipped(staging, batch))
+                    continue
+                pending.add(pool.submit(_run_batch, staging_args, batch))
+                if len(pending) >= 2 * workers:  # bounded memory: at most 2 batches per worker
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        note(f.result())
+            for f in pending:
+                note(f.result())
+    finally:
+        for k, v in env_before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return read_s, metas
+
+
+def _skipped(staging: Staging, batch: Batch) -> dict[str, Any]:
+    meta = json.loads((staging.batch_dir(batch.index) / "meta.json").read_text())
+    meta["resumed"] = True
+    return meta
+
+
+def _run_json(cfg: NightlyConfig, input_meta: list[dict[str, Any]], loaded: LoadedModel,
+              staging: Staging, metas: list[dict[str, Any]], resumed: int, run_key: str,
+              started: float, read_s: float) -> dict[str, Any]:
+    import polars as pl
+
+    dirs = staging.batch_dirs()
+    scores = pl.scan_parquet([str(d / "scores.parquet") for d in dirs]) if dirs else None
+    quarantine = pl.scan_parquet([str(d / "quarantine.parquet") for d in dirs]) if dirs else None
+    scored = scores.select(pl.len()).collect().item() if scores is not None else 0
+    quarantined = quarantine.select(pl.len()).collect().item() if quarantine is not None else 0
+    decisions = (
+        dict(scores.group_by("decision").len().collect().iter_rows()) if scored else {}
+    )
+    stage = {"read": read_s}
+    for m in metas:
+        for k, v in m["timings"].items():
+            stage[k] = stage.get(k, 0.0) + v
+    return {
+        "pagescore_version": __version__,
+        "date": cfg.date,
+        "run_key": run_key,
+        "engine": cfg.engine,
+        "inputs": input_meta,
+        "counts": {"pages_in": scored + quarantined, "scored": scored,
+                   "quarantined": quarantined, "decisions": decisions},
+        "model": {"version": loaded.version, "sha256": loaded.sha256,
+                  "thresholds": {"publish": loaded.model.thresholds.publish,
+                                 "reject": loaded.model.thresholds.reject}},
+        "feature_schema_version": FEATURE_SCHEMA_VERSION,
+        "phrase_lists_digest": phrase_lists_digest(),
+        "batches": {"total": len(dirs), "resumed": resumed, "size": cfg.batch_size},
+        "timings": {k: round(v, 3) for k, v in stage.items()}
+        | {"wall": round(time.time() - started, 3)},
+        "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+    }
