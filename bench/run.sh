@@ -24,7 +24,9 @@ fi
 py=python3
 [ -x .venv/bin/python ] && py=.venv/bin/python
 
-work="$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/pagescore-bench.XXXXXX")"
+tmp_parent="${BENCH_TMP:-${TMPDIR:-/tmp}}"
+mkdir -p "$tmp_parent"
+work="$(mktemp -d "$tmp_parent/pagescore-bench.XXXXXX")"
 if [ "${KEEP:-0}" = 1 ]; then
     trap 'echo "work dir kept: $work"' EXIT
 else

@@ -10,6 +10,7 @@ from features.tokens import BULLET_CHARS, ELLIPSES, TERMINAL_PUNCT, WORD_PATTERN
 
 HEAD_LINES = 5
 PROMO_MIN_RUN = 3
+PROMO_TAIL_SLACK = 3
 PROMO_MIN_WORDS, PROMO_MAX_WORDS = 4, 25
 SHORT_LINE_CHARS = 30
 
@@ -63,8 +64,15 @@ def mark_lines(lines: pl.DataFrame, titles: pl.DataFrame) -> tuple[pl.DataFrame,
     run_start = (headline != headline.shift(1)) | (pl.col("_row") != pl.col("_row").shift(1))
     lines = lines.with_columns(headline.alias("headline"), run_start.fill_null(True).cum_sum()
                                .alias("_run"))
+    # A promotional block is such a run that ends the page (up to PROMO_TAIL_SLACK trailing
+    # lines, e.g. "Comments"); runs of sub-headings inside an article do not count.
+    last_line = pl.col("nb_idx").max().over("_row")
     lines = lines.with_columns(
-        (pl.col("headline") & (pl.len().over("_run") >= PROMO_MIN_RUN)).alias("is_promo")
+        (
+            pl.col("headline")
+            & (pl.len().over("_run") >= PROMO_MIN_RUN)
+            & (pl.col("nb_idx").max().over("_run") >= last_line - PROMO_TAIL_SLACK)
+        ).alias("is_promo")
     ).drop("_run")
     title_low = pl.col("title").str.to_lowercase()
     head_hits = titles.select(

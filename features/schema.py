@@ -88,8 +88,10 @@ FEATURES: tuple[Feature, ...] = (
     Feature("wall_in_head", "1 when wall text sits in the title or the first 5 non-blank lines.",
             "error_text", 0.0, 1.0, "bad_high", "wall text in the first lines", fmt="{:.0f}"),
     # --- spam links and promotional blocks --------------------------------------------------
-    _frac("promo_line_share", "Share of non-blank lines inside runs of 3 or more headline-like "
-          "lines (4-25 words, no terminal punctuation), like a 'most popular stories' block.",
+    _frac("promo_line_share", "Share of non-blank lines inside a run of 3 or more headline-like "
+          "lines (4-25 words, not starting lower-case, no terminal punctuation, not "
+          "boilerplate) that ends the page (up to 3 trailing lines), like the seed page's "
+          "'Most popular stories' block.",
           "spam_links", "bad_high", "promotional link titles: {value} of lines"),
     _frac("link_word_share", "HTML only: words inside <a> elements / all visible words of the "
           "page (0 for plain text).", "spam_links", "bad_high",
