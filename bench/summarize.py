@@ -3,7 +3,8 @@
 
 Reads, under WORKDIR: corpus/manifest.json (pages, text MB), <side>.time (``/usr/bin/time -v``
 output) for the sides pagescore and datatrove, datatrove.json (the filter script's own line) and
-runs/date=<DATE>/run.json (pagescore's ``timings``: stage name -> seconds). A side without a
+runs/date=<DATE>/run.json (pagescore's ``timings``: stage name -> seconds, where a ``wall`` or
+``total`` key is taken as the whole run, and its ``counts``). A side without a
 .time file is shown as skipped, with the reason from <side>.skipped if there is one.
 Exits 1 when a side that ran failed (non-zero exit or killed), else 0.
 CPU s is user + sys of the whole process, start-up included; 1 MB = 10^6 bytes.
@@ -76,22 +77,35 @@ def print_table(rows: list[list[str]]) -> None:
         print("  ".join([r[0].ljust(widths[0]), *nums]).rstrip())
 
 
+TOTAL_KEYS = ("wall", "total")
+
+
 def print_stages(run_json: Path) -> None:
-    """Print pagescore's stage timings from run.json, whatever stages it lists."""
+    """Print pagescore's stage timings and counts from run.json, whatever stages it lists."""
     if not run_json.exists():
         print(f"pagescore stages: no {run_json}")
         return
-    timings = json.loads(run_json.read_text()).get("timings")
+    run = json.loads(run_json.read_text())
+    if isinstance(run.get("counts"), dict):
+        print(f"pagescore counts: {json.dumps(run['counts'])}")
+    timings = run.get("timings")
     if not isinstance(timings, dict) or not timings:
         print(f"pagescore stages: {run_json} has no `timings` object")
         return
-    numeric = [v for v in timings.values() if isinstance(v, int | float)]
-    total = sum(numeric)
-    print(f"pagescore stages (run.json timings, sum {total:.2f} s):")
-    width = max(len(str(k)) for k in timings)
-    for stage, secs in timings.items():
+    # A whole-run figure ("wall") is no stage: it is the base of the shares instead of the sum.
+    total_key = next((k for k in TOTAL_KEYS if isinstance(timings.get(k), int | float)), None)
+    stages = {k: v for k, v in timings.items() if k != total_key}
+    summed = sum(v for v in stages.values() if isinstance(v, int | float))
+    base = timings[total_key] if total_key else summed
+    if total_key:
+        title = f"{total_key} {base:.2f} s, stages sum {summed:.2f} s"
+    else:
+        title = f"sum {summed:.2f} s"
+    print(f"pagescore stages (run.json timings; {title}):")
+    width = max(len(str(k)) for k in stages) if stages else 0
+    for stage, secs in stages.items():
         if isinstance(secs, int | float):
-            share = f"  {100 * secs / total:5.1f} %" if total else ""
+            share = f"  {100 * secs / base:5.1f} %" if base else ""
             print(f"  {str(stage).ljust(width)}  {secs:8.3f} s{share}")
         else:
             print(f"  {str(stage).ljust(width)}  {secs}")

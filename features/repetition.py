@@ -9,6 +9,8 @@
 - Duplicate n-gram (n = 5..10): characters of the words covered by any n-gram that occurs more
   than once (every occurrence, overlapping words counted once) / characters of all words. This is
   the RedPajama-V2 reading of Gopher's definition (datatrove counts only non-first occurrences).
+- N-gram features read a page's first ``NGRAM_WORD_CAP`` words (200,000: about 1.2 MB of
+  English). This bounds the time of a pathological page; no page of the corpus comes near it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from features.tokens import PARAGRAPH_BREAK, PARAGRAPH_SEP, row_key
 
 TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
+NGRAM_WORD_CAP = 200_000
 _MUL = 0x100000001B3  # FNV prime: spreads the previous hash before adding the next word's
 
 
@@ -51,7 +54,8 @@ def ngram_features(words: pl.DataFrame) -> pl.DataFrame:
     """``words`` has one row per word in page order: ``_row``, ``wlen`` (characters), ``wh``
     (hash of the lower-cased word), ``pos`` (index in page), ``nwords_page``."""
     h = pl.col("wh")
-    frame = words.select("_row", "wlen", "pos", "nwords_page", "wh")
+    frame = words.filter(pl.col("pos") < NGRAM_WORD_CAP).select(
+        "_row", "wlen", "pos", pl.col("nwords_page").clip(upper_bound=NGRAM_WORD_CAP), "wh")
     # Characters of the n-gram starting here: a difference of a running sum of word lengths.
     cum = pl.col("wlen").cum_sum()
     exprs: list[pl.Expr] = []

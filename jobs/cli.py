@@ -238,18 +238,18 @@ def version() -> None:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns the code of a typer.Exit
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(EXIT_FAILED)
-    except Exception as exc:  # click usage errors carry their own exit code 2
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:
+        # Usage errors of typer's click (no such command, bad option) know how to show
+        # themselves; typer may ship its own click, so look for the behaviour, not the class.
+        if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):
             exc.show()
             sys.exit(EXIT_USAGE)
         err.print_exception()
         sys.exit(EXIT_FAILED)
-    sys.exit(EXIT_OK)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -222,23 +222,23 @@ def _read_parquet(inp: Input) -> Iterator[Record]:
 # --- WARC ------------------------------------------------------------------------------------
 
 def _read_warc(inp: Input) -> Iterator[Record]:
-    from fastwarc.stream_io import FileStream, GZipStream
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
     source = inp.source
-    raw = FileStream(str(inp.path), "rb")
-    stream = GZipStream(raw) if inp.path.name.lower().endswith(".gz") else raw
     n = 0
     try:
-        for rec in ArchiveIterator(stream, record_types=WarcRecordType.response, parse_http=True,
-                                   strict_mode=False):
+        records = ArchiveIterator(str(inp.path), record_types=WarcRecordType.response,
+                                  parse_http=True, stream_detect=True, quirks_mode=True,
+                                  fsspec_args=False)
+        for rec in records:
             n += 1
             url = rec.headers.get("WARC-Target-URI")
             page_id = rec.record_id or url or f"{inp.path.name}:{n}"
-            ctype = (rec.http_content_type or "").lower() if rec.http_headers else ""
             body = rec.reader.read()
+            ctype = (rec.http_content_type or "").lower() if rec.http_headers else ""
             if rec.http_headers is None:
-                yield _quarantine(source, page_id, body, f"record {n}: response without HTTP headers")
+                yield _quarantine(source, page_id, body,
+                                  f"record {n}: response without HTTP headers")
             elif not ctype.startswith(HTML_TYPES):
                 yield _quarantine(source, page_id, body[:200],
                                   f"record {n}: not an HTML or text response ({ctype or 'none'})")
@@ -249,10 +249,8 @@ def _read_warc(inp: Input) -> Iterator[Record]:
                 yield _page(source, page_id, url, decode_html(body), None)
             else:
                 yield _page(source, page_id, url, None, decode_html(body))
-    except Exception as exc:
+    except Exception as exc:  # fastwarc raises on a truncated or corrupt stream
         yield _quarantine(source, None, "", f"WARC unreadable after record {n}: {exc}")
-    finally:
-        stream.close()
 
 
 # --- folders and single files ------------------------------------------------------------------

@@ -22,8 +22,8 @@ def print_run_summary(partition: Path, run: dict[str, Any], console: Console | N
         table.add_row(f"  {d}", f"{n:,} ({n / max(1, c['scored']):.0%})")
     table.add_row("model", run["model"]["version"])
     table.add_row("wall time", f"{run['timings']['wall']:.1f} s")
-    table.add_row("output", str(partition))
     console.print(table)
+    console.print(f"output: {partition}", soft_wrap=True, highlight=False)
     scores = partition / "scores.parquet"
     if c["scored"]:
         top = (pl.scan_parquet(scores).select(pl.col("reasons").explode())

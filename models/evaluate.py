@@ -91,7 +91,8 @@ def defect_recall(y: np.ndarray, defects: list[str], not_published: np.ndarray) 
     out: dict[str, Any] = {}
     tags = sorted({t for d in defects for t in (d or "").split("|") if t})
     for tag in tags:
-        idx = np.array([(tag in (d or "").split("|")) and yy == 0 for d, yy in zip(defects, y)])
+        idx = np.array([(tag in (d or "").split("|")) and yy == 0
+                        for d, yy in zip(defects, y, strict=True)])
         if idx.sum():
             out[tag] = {"n": int(idx.sum()), "recall": float(not_published[idx].mean())}
     return out

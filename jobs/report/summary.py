@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from jobs.report.terminal import print_summary
 
 from jobs.report.drift import compute_drift
 from jobs.report.partitions import (
@@ -16,6 +15,7 @@ from jobs.report.partitions import (
     previous_partition,
     read_run,
 )
+from jobs.report.terminal import print_summary
 
 __all__ = ["DECISIONS", "build_summary", "decision_counts", "latest_partition",
            "normalised_reason", "print_summary"]

@@ -22,8 +22,8 @@ def short_source(source: str | None) -> str:
     return PurePath(source).name or source
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.1%}"
+def _pct(x: float | None, fmt: str = "{:.1%}") -> str:
+    return "-" if x is None else fmt.format(x)
 
 
 def _num(x: float | None, fmt: str = "{:.3f}") -> str:
@@ -96,15 +96,15 @@ def _sources(s: dict[str, Any]) -> Table:
     shown, total = len(s["sources"]), s.get("sources_total", len(s["sources"]))
     title = "per source" + (f" (largest {shown} of {total})" if total > shown else "")
     t = Table(title=title, title_justify="left")
-    t.add_column("source", overflow="fold")
+    t.add_column("source", overflow="ellipsis", no_wrap=True, min_width=16, max_width=48)
     t.add_column("pages", justify="right")
-    t.add_column("quarantined", justify="right")
+    t.add_column("quar.", justify="right")
     for d in ("publish", "review", "reject"):
         t.add_column(d, justify="right", style=DECISION_STYLE[d])
-    t.add_column("mean score", justify="right")
+    t.add_column("mean", justify="right")
     for r in s["sources"]:
         t.add_row(short_source(r["source"]), f"{r['pages']:,}", f"{r['quarantined']:,}",
-                  *(_pct(r["decisions"].get(d)) for d in ("publish", "review", "reject")),
+                  *(_pct(r["decisions"].get(d), "{:.0%}") for d in ("publish", "review", "reject")),
                   _num(r["mean_score"]))
     return t
 
@@ -113,7 +113,7 @@ def _lowest(s: dict[str, Any]) -> Table:
     t = Table(title="lowest-scoring pages", title_justify="left", show_lines=True)
     t.add_column("score", justify="right")
     t.add_column("decision")
-    t.add_column("page", overflow="fold", max_width=40)
+    t.add_column("page", overflow="fold", min_width=20, max_width=40)
     t.add_column("reasons", overflow="fold")
     for p in s["lowest"]:
         where = f"{p['page_id']}\n[dim]{short_source(p['source'])}[/]"
@@ -154,7 +154,7 @@ def _drift(s: dict[str, Any]) -> Table | Text:
     t = Table(title=f"drifted features (PSI > {drift['threshold']})", title_justify="left")
     t.add_column("feature", style="bold yellow")
     t.add_column("PSI", justify="right")
-    t.add_column("meaning", overflow="fold")
+    t.add_column("meaning", overflow="ellipsis", no_wrap=True, max_width=60)
     for name in sorted(drift["drifted"], key=lambda n: -values[n]):
         meaning = BY_NAME[name].meaning if name in BY_NAME else ""
         t.add_row(name, f"{values[name]:.3f}", meaning)

@@ -1,0 +1,129 @@
+"""Readers on every format, with bad records quarantined, never raised."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import zstandard
+
+from jobs.readers import InputError, detect_input, read_input
+
+
+def read(path: Path) -> tuple[list[dict], list[dict]]:
+    pages, quarantined = [], []
+    for kind, rec in read_input(detect_input(path)):
+        (pages if kind == "page" else quarantined).append(rec)
+    return pages, quarantined
+
+
+MIXED = [
+    b'{"id": "a", "url": "http://x/a", "text": "hello"}',
+    b'{"url": "http://x/b", "html": "<p>hi</p>"}',
+    b"not json at all",
+    b'{"id": "c", "text": "bad utf8 \xff\xfe"}',
+    b'{"id": "d"}',
+    b'{"id": "e", "text": 42}',
+    b'{"id": ["x"], "text": "t"}',
+    b"[1, 2]",
+    b'{"page_id": 7, "text": ""}',
+]
+
+
+def test_jsonl_mixed_good_and_bad(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join(MIXED) + b"\n")
+    pages, bad = read(path)
+    assert [p["page_id"] for p in pages] == ["a", "http://x/b", "7"]
+    assert pages[1]["html"] == "<p>hi</p>" and pages[1]["text"] is None
+    reasons = [q["reason"] for q in bad]
+    assert len(bad) == 6
+    assert any("invalid JSON" in r for r in reasons)
+    assert any("invalid UTF-8" in r for r in reasons)
+    assert any("neither 'text' nor 'html'" in r for r in reasons)
+    assert any("'text' must be a string" in r for r in reasons)
+    assert any("'id' must be a string or integer" in r for r in reasons)
+    assert any("expected a JSON object" in r for r in reasons)
+
+
+def test_compressed_jsonl(tmp_path: Path) -> None:
+    lines = b"\n".join(json.dumps({"id": str(i), "text": "t"}).encode() for i in range(50))
+    gz = tmp_path / "in.jsonl.gz"
+    gz.write_bytes(gzip.compress(lines))
+    zst = tmp_path / "in.jsonl.zst"
+    zst.write_bytes(zstandard.ZstdCompressor().compress(lines))
+    assert len(read(gz)[0]) == 50
+    assert len(read(zst)[0]) == 50
+
+
+def test_truncated_gzip_is_quarantined_after_good_lines(tmp_path: Path) -> None:
+    lines = b"\n".join(json.dumps({"id": str(i), "text": "x" * 200}).encode() for i in range(400))
+    data = gzip.compress(lines)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    pages, bad = read(path)
+    assert 0 < len(pages) < 400
+    assert len(bad) == 1 and "truncated or corrupt" in bad[0]["reason"]
+
+
+def test_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "in.parquet"
+    pl.DataFrame({"id": ["p1", "p2", None], "url": ["u1", None, "u3"],
+                  "text": ["one", None, "three"], "html": [None, None, None]}).write_parquet(path)
+    pages, bad = read(path)
+    assert [p["page_id"] for p in pages] == ["p1", "u3"]
+    assert len(bad) == 1 and "neither" in bad[0]["reason"]
+
+
+def _warc_record(uri: str, body: bytes, ctype: str = "text/html; charset=windows-1251") -> bytes:
+    http = (f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
+            .encode() + body)
+    head = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: {uri}\r\n"
+            f"WARC-Record-ID: <urn:uuid:{abs(hash(uri)):032x}>\r\nWARC-Date: 2024-01-01T00:00:00Z\r\n"
+            f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http)}\r\n\r\n"
+            ).encode()
+    return head + http + b"\r\n\r\n"
+
+
+def test_warc_with_legacy_encoding(tmp_path: Path) -> None:
+    html = "<html><head><meta charset='windows-1251'><title>Новости</title></head><body>" \
+           "<p>Страница не найдена</p></body></html>"
+    data = (_warc_record("http://a/1", html.encode("cp1251"))
+            + _warc_record("http://a/img", b"\x89PNG", ctype="image/png"))
+    path = tmp_path / "in.warc"
+    path.write_bytes(data)
+    gz = tmp_path / "in.warc.gz"
+    gz.write_bytes(gzip.compress(data))
+    for p in (path, gz):
+        pages, bad = read(p)
+        assert len(pages) == 1 and "Страница не найдена" in pages[0]["html"]
+        assert pages[0]["url"] == "http://a/1"
+        assert len(bad) == 1 and "not an HTML" in bad[0]["reason"]
+
+
+def test_folder_with_mixed_encodings(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.html").write_bytes("<meta charset=gbk><p>页面不存在，请返回首页</p>".encode("gbk"))
+    (root / "sub" / "b.htm").write_bytes(
+        "<meta charset='euc-jp'><p>ページが見つかりません</p>".encode("euc_jp"))
+    (root / "c.txt").write_text("plain text page", encoding="utf-8")
+    (root / "ignored.png").write_bytes(b"\x89PNG")
+    pages, bad = read(root)
+    assert [p["page_id"] for p in pages] == ["a.html", "c.txt", "sub/b.htm"]
+    assert "页面不存在" in pages[0]["html"]
+    assert "ページが見つかりません" in pages[2]["html"]
+    assert pages[1]["text"] == "plain text page"
+    assert bad == []
+
+
+def test_missing_and_unknown_inputs_are_usage_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        detect_input(tmp_path / "nope.jsonl")
+    odd = tmp_path / "x.csv"
+    odd.write_text("a,b")
+    with pytest.raises(InputError, match="cannot tell the format"):
+        detect_input(odd)
