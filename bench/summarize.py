@@ -92,15 +92,14 @@ def print_stages(run_json: Path) -> None:
     if not isinstance(timings, dict) or not timings:
         print(f"pagescore stages: {run_json} has no `timings` object")
         return
-    # A whole-run figure ("wall") is no stage: it is the base of the shares instead of the sum.
+    # A whole-run figure ("wall") is no stage. Stages can run in parallel workers and then add up
+    # to more than the wall time, so shares are of the stages' sum, not of the wall time.
     total_key = next((k for k in TOTAL_KEYS if isinstance(timings.get(k), int | float)), None)
     stages = {k: v for k, v in timings.items() if k != total_key}
-    summed = sum(v for v in stages.values() if isinstance(v, int | float))
-    base = timings[total_key] if total_key else summed
+    base = sum(v for v in stages.values() if isinstance(v, int | float))
+    title = f"stages sum {base:.2f} s"
     if total_key:
-        title = f"{total_key} {base:.2f} s, stages sum {summed:.2f} s"
-    else:
-        title = f"sum {summed:.2f} s"
+        title = f"{total_key} {timings[total_key]:.2f} s, {title}"
     print(f"pagescore stages (run.json timings; {title}):")
     width = max(len(str(k)) for k in stages) if stages else 0
     for stage, secs in stages.items():

@@ -9,7 +9,7 @@
 - Duplicate n-gram (n = 5..10): characters of the words covered by any n-gram that occurs more
   than once (every occurrence, overlapping words counted once) / characters of all words. This is
   the RedPajama-V2 reading of Gopher's definition (datatrove counts only non-first occurrences).
-- N-gram features read a page's first ``NGRAM_WORD_CAP`` words (200,000: about 1.2 MB of
+- N-gram features read a page's first ``NGRAM_WORD_CAP`` words (100,000: about 600 KB of
   English). This bounds the time of a pathological page; no page of the corpus comes near it.
 """
 
@@ -21,7 +21,7 @@ from features.tokens import PARAGRAPH_BREAK, PARAGRAPH_SEP, row_key
 
 TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
-NGRAM_WORD_CAP = 200_000
+NGRAM_WORD_CAP = 100_000
 _MUL = 0x100000001B3  # FNV prime: spreads the previous hash before adding the next word's
 
 

@@ -66,7 +66,7 @@ a.reason-link:hover { color: var(--accent); }
 .feat .psi { float: right; font-size: .78rem; padding: 0 6px; border-radius: 8px;
   background: #eef1f5; }
 .feat.drifted .psi { background: var(--reject); color: #fff; font-weight: 600; }
-.feat .meaning { color: var(--muted); font-size: .78rem; margin: 2px 0 4px; height: 2.5em;
+.feat .meaning { color: var(--muted); font-size: .78rem; margin: 2px 0 4px; height: 2.9em;
   overflow: hidden; display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
 .feat .means { color: var(--muted); font-size: .78rem; }
 .legend-inline { font-size: .85rem; color: var(--muted); }
@@ -74,6 +74,7 @@ a.reason-link:hover { color: var(--accent); }
   margin: 0 4px 0 10px; border-radius: 2px; }
 .filters { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin: 6px 0 10px; }
 .filters input[type=search] { flex: 1 1 260px; min-width: 200px; }
+.filters select { max-width: 260px; }
 .filters input, .filters select, button { font: inherit; padding: 5px 8px; border-radius: 6px;
   border: 1px solid #cdd3dc; background: #fff; color: var(--ink); }
 button { cursor: pointer; }
@@ -83,7 +84,8 @@ button:hover { border-color: var(--accent); }
   border-radius: 8px; }
 #pages tbody tr { cursor: pointer; }
 #pages tbody tr:hover { background: #f3f7fd; }
-#pages tbody tr.has-text td.pid::before { content: "\1F4C4 "; font-size: .8em; }
+#pages tbody tr.has-text td.pid::before { content: "\00B6"; color: var(--accent);
+  font-weight: 700; margin-right: 4px; }
 .pid { overflow-wrap: anywhere; max-width: 320px; }
 .pid .url { color: var(--muted); font-size: .8rem; }
 #more { margin-top: 8px; }
@@ -102,6 +104,7 @@ button:hover { border-color: var(--accent); }
 #page-view .legend label { font-size: .82rem; padding: 2px 8px; border-radius: 10px;
   border: 1px solid var(--line); cursor: pointer; }
 #page-view .legend label.cited { font-weight: 600; border-color: #9aa6b5; }
+#page-view .legend label.none { opacity: .55; }
 #page-view .body { overflow: auto; padding: 10px 0 30px; flex: 1; }
 .doc { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   font-size: .84rem; }
@@ -214,6 +217,7 @@ JS = r"""
     else if (k === "reasons") { x = a.reasons.length; y = b.reasons.length; }
     else if (k === "source") { x = short(a.source); y = short(b.source); }
     else if (k === "page") { x = a.id; y = b.id; }
+    else if (k === "rank") { x = a.i; y = b.i; }
     else { x = a.score; y = b.score; }
     if (x === y) { return a.i - b.i; }
     if (x === undefined || x === null) { return 1; }
@@ -333,7 +337,8 @@ JS = r"""
       return "<li>" + esc(x) + "</li>";
     }).join("") || "<li>no reasons</li>";
     $(".legend", head).innerHTML = t ? D.flags.map(function (f) {
-      return '<label class="' + (cited[f.key] ? "cited" : "") + '" title="' +
+      return '<label class="' + (cited[f.key] ? "cited" : "") + (n[f.key] ? "" : " none") +
+        '" title="' +
         (cited[f.key] ? "behind one of this page's reasons" : "flagged on this page") +
         '"><input type="checkbox" data-flag="' + f.key + '"' + (enabled[f.key] ? " checked" : "") +
         '><span class="swatch sw-' + f.key + '"></span>' + esc(f.label) + " (" + (n[f.key] || 0) +

@@ -42,7 +42,7 @@ def decisions_chart(decisions: dict[str, dict[str, Any]]) -> str:
              "label": f"{v['count']:,} ({v['share']:.0%})"} for d, v in decisions.items()]
     base = alt.Chart(alt.Data(values=rows)).encode(
         y=alt.Y("decision:N", sort=names, title=None),
-        x=alt.X("pages:Q", title="pages", axis=alt.Axis(tickMinStep=1, format="~s")),
+        x=alt.X("pages:Q", title="pages", axis=alt.Axis(tickMinStep=1)),
     )
     bars = base.mark_bar(cornerRadiusEnd=3, height=26).encode(
         color=alt.Color("decision:N", scale=_decision_scale(names), legend=None))
@@ -54,33 +54,26 @@ def decisions_chart(decisions: dict[str, dict[str, Any]]) -> str:
 
 def score_histogram_chart(histogram: list[dict[str, Any]],
                           thresholds: dict[str, float] | None) -> str:
-    """Score histogram coloured by the decision band each bin falls in, with threshold rules."""
-    thresholds = thresholds or {}
-    lo, hi = thresholds.get("reject"), thresholds.get("publish")
-
-    def band(mid: float) -> str:
-        if lo is not None and mid < lo:
-            return "reject"
-        if hi is not None and mid >= hi:
-            return "publish"
-        return "review"
-
-    rows = [{"lo": b["lo"], "hi": b["hi"], "pages": b["count"],
-             "band": band((b["lo"] + b["hi"]) / 2)} for b in histogram]
+    """Score histogram stacked by each page's decision, with the model's threshold rules."""
     names = list(DECISION_COLORS)
+    names += sorted({d for b in histogram for d in b.get("decisions", {})} - set(names))
+    rows = [{"lo": b["lo"], "hi": b["hi"], "decision": d, "rank": i, "pages": n}
+            for b in histogram for i, d in enumerate(names)
+            if (n := b.get("decisions", {}).get(d, 0))]
     bars = alt.Chart(alt.Data(values=rows)).mark_bar(binSpacing=1).encode(
         x=alt.X("lo:Q", bin="binned", title="score", scale=alt.Scale(domain=[0, 1])),
         x2="hi:Q",
-        y=alt.Y("pages:Q", title="pages", axis=alt.Axis(format="~s")),
-        color=alt.Color("band:N", scale=_decision_scale(names), title="decision band"),
+        y=alt.Y("sum(pages):Q", title="pages", stack="zero"),
+        color=alt.Color("decision:N", scale=_decision_scale(names), title="decision"),
+        order=alt.Order("rank:Q"),
     )
     layers: list[Any] = [bars]
-    for k, v in thresholds.items():
+    for k, v in (thresholds or {}).items():
         if v is None:
             continue
         right = v > 0.6  # keep the label inside the plot
-        rule = alt.Chart(alt.Data(values=[{"x": v, "label": f"{k} ≥ {v:.2f}"
-                                           if k == "publish" else f"{k} < {v:.2f}"}]))
+        label = f"{k} ≥ {v:.2f}" if k == "publish" else f"{k} < {v:.2f}"
+        rule = alt.Chart(alt.Data(values=[{"x": v, "label": label}]))
         layers += [rule.mark_rule(strokeDash=[4, 3], color="#333").encode(x="x:Q"),
                    rule.mark_text(align="right" if right else "left", dx=-3 if right else 3,
                                   dy=2, fontSize=10, color="#333", baseline="top")

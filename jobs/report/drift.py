@@ -120,23 +120,28 @@ def feature_distributions(current: Path, previous: Path | None,
                           bins: int = HIST_BINS) -> list[dict[str, Any]]:
     """Per declared feature, shares of this and the previous run's values over ``bins``
     equal-width bins spanning both runs' 1st to 99th percentile (outliers fall into the end
-    bins), for the HTML report's feature charts."""
+    bins; min to max when those percentiles coincide), for the HTML report's feature charts."""
     parts = {"current": current / "scores.parquet"}
     if previous is not None:
         parts["previous"] = previous / "scores.parquet"
     present = {k: set(available_features(p)) for k, p in parts.items()}
     names = [f.name for f in FEATURES if f.name in present["current"]]
     ranges: dict[str, list[float]] = {n: [] for n in names}
+    extremes: dict[str, list[float]] = {n: [] for n in names}
     for key, path in parts.items():
-        qs = feature_quantiles(path, [n for n in names if n in present[key]], [0.01, 0.99])
-        for n, vals in qs.items():
-            ranges[n].extend(float(v) for v in vals if v is not None)
+        qs = feature_quantiles(path, [n for n in names if n in present[key]],
+                               [0.0, 0.01, 0.99, 1.0])
+        for n, (q0, q01, q99, q1) in qs.items():
+            ranges[n].extend(float(v) for v in (q01, q99) if v is not None)
+            extremes[n].extend(float(v) for v in (q0, q1) if v is not None)
     edges: dict[str, list[float]] = {}
     spans: dict[str, tuple[float, float]] = {}
     for n, vals in ranges.items():
         if not vals:
             continue
         lo, hi = min(vals), max(vals)
+        if hi <= lo:  # a point mass at the 1st-99th percentiles (binary features): min..max
+            lo, hi = min(extremes[n]), max(extremes[n])
         spans[n] = (lo, hi)
         edges[n] = [lo + (hi - lo) * i / bins for i in range(1, bins)] if hi > lo else []
     counted = {k: bin_counts(p, {n: e for n, e in edges.items() if n in present[k]})

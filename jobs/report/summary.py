@@ -62,10 +62,10 @@ def _queries(scores: Path) -> dict[str, pl.LazyFrame]:
         *(score.quantile(q, interpolation="linear").alias(f"p{round(q * 100):02d}")
           for q in QUANTILES),
     )
-    hist = (_scan(scores, ["score"]).drop_nulls()
+    hist = (_scan(scores, ["score", "decision"]).drop_nulls("score")
             .select((score * SCORE_BINS).floor().clip(0, SCORE_BINS - 1).cast(pl.Int32)
-                    .alias("bin"))
-            .group_by("bin").len())
+                    .alias("bin"), "decision")
+            .group_by("bin", "decision").len())
     decisions = _scan(scores, ["decision"]).group_by("decision").len()
     reasons = (_scan(scores, ["reasons"])
                .select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_page"), "reasons")
@@ -140,7 +140,7 @@ def build_summary(partition: Path) -> dict[str, Any]:
 
     Keys: ``run_date``, ``partition``, ``model``, ``pages`` (scored + quarantined), ``scored``,
     ``quarantined``, ``decisions`` ({decision: {count, share}}), ``score`` (mean/min/max,
-    ``quantiles`` and a ``histogram`` of 20 bins over [0, 1]), ``top_reasons`` (pages per
+    ``quantiles`` and a ``histogram`` of 20 bins over [0, 1] with pages per decision in each), ``top_reasons`` (pages per
     reason, the reason cut before its first ':'), ``sources`` (per input source: pages,
     quarantined, decision shares, mean score; at most 50, ``sources_total`` counts all),
     ``lowest`` (the 10 lowest-scoring pages with their reasons), ``previous`` (the newest
@@ -156,7 +156,9 @@ def build_summary(partition: Path) -> dict[str, Any]:
     scored = int(st["n"])
     quarantine = _quarantine_by_source(partition / "quarantine.parquet")
     quarantined = sum(quarantine.values())
-    hist_counts = dict(hist.iter_rows())
+    hist_counts: dict[int, dict[str, int]] = {}
+    for b, d, n in hist.iter_rows():
+        hist_counts.setdefault(int(b), {})[str(d)] = int(n)
     model = run.get("model") or {}
     summary: dict[str, Any] = {
         "run_date": run.get("date") or partition_date(partition),
@@ -172,7 +174,8 @@ def build_summary(partition: Path) -> dict[str, Any]:
             "quantiles": {f"p{round(x * 100):02d}": st[f"p{round(x * 100):02d}"]
                           for x in QUANTILES},
             "histogram": [{"lo": i / SCORE_BINS, "hi": (i + 1) / SCORE_BINS,
-                           "count": int(hist_counts.get(i, 0))} for i in range(SCORE_BINS)],
+                           "count": sum(hist_counts.get(i, {}).values()),
+                           "decisions": hist_counts.get(i, {})} for i in range(SCORE_BINS)],
         },
         "top_reasons": [{"reason": r, "pages": int(n), "share": _share(int(n), scored)}
                         for r, n in reasons.iter_rows()],
