@@ -25,7 +25,7 @@ section { background: var(--card); border: 1px solid var(--line); border-radius:
   padding: 16px 20px; margin: 16px 0; }
 section h2 { margin: 0 0 10px; font-size: 1.1rem; font-weight: 600; }
 .note { color: var(--muted); font-size: .9rem; margin: 4px 0 10px; }
-.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px; }
+.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(132px, 1fr)); gap: 10px; }
 .kpi { background: var(--card); border: 1px solid var(--line); border-radius: 10px;
   padding: 10px 14px; }
 .kpi .label { color: var(--muted); font-size: .8rem; text-transform: uppercase;

@@ -27,6 +27,7 @@ from jobs.report.summary import decision_counts
 from jobs.report.terminal import short_source
 
 HISTORY_RUNS = 30
+SMALL_RUN = 1000  # below this many pages per run, PSI over 10 bins is mostly sampling noise
 FLAG_SHORT = {"dup": "duplicate", "error": "error", "wall": "wall", "promo": "promo",
               "boiler": "boilerplate"}
 
@@ -90,9 +91,9 @@ def _kpis(s: dict[str, Any]) -> str:
              card("quarantined", f"{s['quarantined']:,}")]
     for d in ("publish", "review", "reject"):
         v = s["decisions"].get(d, {"count": 0, "share": 0.0})
-        cards.append(card(d, f"{v['share']:.1%}",
-                          f"{v['count']:,} pages" + (" · " + pp(shares.get(d, {}).get("delta"),
-                                                                d != "reject") if prev else "")))
+        pages = f"{v['count']:,} page{'' if v['count'] == 1 else 's'}"
+        delta = pp(shares.get(d, {}).get("delta"), d != "reject")
+        cards.append(card(d, f"{v['share']:.1%}", pages + (f" · {delta}" if delta else "")))
     mean_delta = change.get("mean_score")
     cards.append(card("mean score", _num(s["score"]["mean"]),
                       f"{mean_delta:+.3f} vs {_e(prev['date'])}"
@@ -173,7 +174,11 @@ def _drift_section(partition: Path, s: dict[str, Any]) -> str:
         names = ", ".join(f"<b>{_e(n)}</b>" for n in drift["drifted"]) or "none"
         intro = (f"Against the previous run <code>{_e(partition_date(prev))}</code>. PSI over "
                  f"10 bins cut at the previous run's deciles; features above {threshold} are "
-                 f"flagged. Drifted: {names}.")
+                 f"flagged. Drifted ({len(drift['drifted'])}): {names}.")
+        smallest = min(s["scored"], (s.get("previous") or {}).get("scored", 0))
+        if smallest < SMALL_RUN:
+            intro += (f" <b>Caution:</b> with {smallest:,} pages in the smaller run, PSI is "
+                      "noisy; values above 0.2 are expected from sampling alone.")
     legend = ('<span class="legend-inline"><span class="swatch" style="background:#3b7dd8">'
               '</span>this run<span class="swatch" style="background:none;border-top:2px solid '
               '#555;height:0"></span>previous run (shares per bin, 20 equal-width bins over '

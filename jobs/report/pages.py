@@ -89,11 +89,14 @@ def page_texts(partition: Path, pages: list[dict[str, Any]]) -> list[dict[str, A
                          "source": [p["source"] for p in pages]},
                         schema={"page_id": pl.String, "source": pl.String})
     keys = keys.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"))
+    # A plain is_in predicate is pushed into the parquet scan, so only matching rows of the
+    # (large) text column are kept; the exact (page_id, source) match happens afterwards.
     texts = (pl.scan_parquet(partition / "texts.parquet")
              .select("page_id", "source", "title", "text")
-             .join(keys.lazy(), on=["page_id", "source"], how="semi")
-             .unique(["page_id", "source"], keep="first")
-             .collect())
+             .filter(pl.col("page_id").is_in(keys.get_column("page_id").unique().implode()))
+             .collect()
+             .join(keys.select("page_id", "source"), on=["page_id", "source"], how="semi")
+             .unique(["page_id", "source"], keep="first", maintain_order=True))
     base = keys.join(texts, on=["page_id", "source"], how="inner").select(
         "_row", pl.col("text").fill_null(""), pl.col("title").fill_null(""))
     marked, head = mark_lines(explode_lines(base), base.select("_row", "title"))

@@ -67,11 +67,12 @@ def _queries(scores: Path) -> dict[str, pl.LazyFrame]:
                     .alias("bin"), "decision")
             .group_by("bin", "decision").len())
     decisions = _scan(scores, ["decision"]).group_by("decision").len()
+    # Normalise and de-duplicate inside each page's list before exploding: counts pages per
+    # reason and never materialises the long evidence snippets of a big run.
     reasons = (_scan(scores, ["reasons"])
-               .select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_page"), "reasons")
-               .explode("reasons").drop_nulls("reasons")
-               .select("_page", normalised_reason(pl.col("reasons")).alias("reason"))
-               .unique(["_page", "reason"])
+               .select(pl.col("reasons").list.eval(normalised_reason(pl.element()))
+                       .list.unique().alias("reason"))
+               .explode("reason").drop_nulls("reason")
                .group_by("reason").len()
                .sort(["len", "reason"], descending=[True, False]).head(TOP_REASONS))
     sources = (_scan(scores, ["source", "score", "decision"]).group_by("source").agg(
@@ -151,7 +152,8 @@ def build_summary(partition: Path) -> dict[str, Any]:
     scores = partition / "scores.parquet"
     run = read_run(partition)
     q = _queries(scores)
-    stats, hist, decisions, reasons, sources, lowest = pl.collect_all(list(q.values()))
+    stats, hist, decisions, reasons, sources, lowest = pl.collect_all(list(q.values()),
+                                                                      engine="streaming")
     st = stats.row(0, named=True)
     scored = int(st["n"])
     quarantine = _quarantine_by_source(partition / "quarantine.parquet")

@@ -69,9 +69,10 @@ def _decisions(s: dict[str, Any]) -> Table:
 def _scores(s: dict[str, Any]) -> Table:
     sc = s["score"]
     q = sc["quantiles"]
-    title = (f"score distribution: mean {_num(sc['mean'])}, median {_num(q.get('p50'))}, "
-             f"p10 {_num(q.get('p10'))}, p90 {_num(q.get('p90'))}")
-    t = Table(title=title, title_justify="left", show_edge=False, box=None, padding=(0, 1))
+    caption = (f"mean {_num(sc['mean'])} · p10 {_num(q.get('p10'))} · median "
+               f"{_num(q.get('p50'))} · p90 {_num(q.get('p90'))}")
+    t = Table(title="score distribution", title_justify="left", caption=caption,
+              caption_justify="left", show_edge=False, box=None, padding=(0, 1))
     t.add_column("score", style="dim")
     t.add_column("pages", justify="right")
     t.add_column("")
@@ -111,10 +112,10 @@ def _sources(s: dict[str, Any]) -> Table:
 
 def _lowest(s: dict[str, Any]) -> Table:
     t = Table(title="lowest-scoring pages", title_justify="left", show_lines=True)
-    t.add_column("score", justify="right")
-    t.add_column("decision")
-    t.add_column("page", overflow="fold", min_width=20, max_width=40)
-    t.add_column("reasons", overflow="fold")
+    t.add_column("score", justify="right", min_width=5, no_wrap=True)
+    t.add_column("decision", min_width=8, no_wrap=True)
+    t.add_column("page", overflow="fold", min_width=22, max_width=40)
+    t.add_column("reasons", overflow="ellipsis", no_wrap=True, ratio=1)
     for p in s["lowest"]:
         where = f"{p['page_id']}\n[dim]{short_source(p['source'])}[/]"
         reasons = "\n".join(f"• {r}" for r in p["reasons"]) or "-"
@@ -152,8 +153,9 @@ def _drift(s: dict[str, Any]) -> Table | Text:
         detail = f" (largest PSI {top[1]:.3f}: {top[0]})" if top else ""
         return Text(f"feature drift: none above PSI {drift['threshold']}{detail}", style="green")
     t = Table(title=f"drifted features (PSI > {drift['threshold']})", title_justify="left")
-    t.add_column("feature", style="bold yellow")
-    t.add_column("PSI", justify="right")
+    t.add_column("feature", style="bold yellow", no_wrap=True,
+                 min_width=max(len(n) for n in drift["drifted"]))
+    t.add_column("PSI", justify="right", no_wrap=True)
     t.add_column("meaning", overflow="ellipsis", no_wrap=True, max_width=60)
     for name in sorted(drift["drifted"], key=lambda n: -values[n]):
         meaning = BY_NAME[name].meaning if name in BY_NAME else ""
