@@ -277,3 +277,22 @@ def test_empty_run_still_reports(tmp_path: Path) -> None:
     print_summary(s, console=Console(record=True, width=100))
     write_html_report(part, s, tmp_path / "empty.html")
     assert report_data((tmp_path / "empty.html").read_text(encoding="utf-8"))["rows"] == []
+
+
+def test_partition_discovery(tmp_path: Path) -> None:
+    from jobs.report.partitions import previous_partition, recent_partitions
+
+    dates = [f"2026-02-{d:02d}" for d in range(1, 29)] + [f"2026-03-{d:02d}" for d in range(1, 8)]
+    for d in dates:
+        (tmp_path / f"date={d}").mkdir()
+        (tmp_path / f"date={d}" / "run.json").write_text("{}")
+    (tmp_path / "date=2026-03-08").mkdir()  # unfinished: no run.json
+    (tmp_path / ".staging" / "date=2026-03-09").mkdir(parents=True)
+    assert latest_partition(tmp_path) == tmp_path / "date=2026-03-07"
+    middle = tmp_path / "date=2026-02-10"
+    assert previous_partition(middle) == tmp_path / "date=2026-02-09"
+    assert previous_partition(tmp_path / "date=2026-02-01") is None
+    recent = recent_partitions(tmp_path / "date=2026-03-07")
+    assert len(recent) == 30 and recent[-1].name == "date=2026-03-07"
+    assert [p.name for p in recent] == sorted(p.name for p in recent)
+    assert recent_partitions(middle)[-1] == middle and len(recent_partitions(middle)) == 10

@@ -64,7 +64,7 @@ def browser() -> Iterator[Any]:
 
 
 def test_report_in_browser(browser: Any, report: Path) -> None:
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page = browser.new_page(viewport={"width": 1366, "height": 1000})
     errors: list[str] = []
     requests: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -35,6 +35,8 @@ section h2 { margin: 0 0 10px; font-size: 1.1rem; font-weight: 600; }
 .up { color: var(--publish); } .down { color: var(--reject); }
 .charts { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
 .chart svg { max-width: 100%; height: auto; }
+.runs-wrap { flex: 1 1 320px; max-height: 320px; overflow: auto; }
+table.runs th { position: static; }
 table { border-collapse: collapse; width: 100%; font-size: .92rem; }
 th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line);
   vertical-align: top; }

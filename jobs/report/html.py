@@ -71,6 +71,18 @@ def _history(partition: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _history_table(history: list[dict[str, Any]]) -> str:
+    rows = []
+    for h in reversed(history):
+        total = sum(h["decisions"].values())
+        cells = "".join(f'<td class="num">{_pct(h["decisions"].get(d, 0) / total if total else None)}'
+                        "</td>" for d in ("publish", "review", "reject"))
+        rows.append(f'<tr><td>{_e(h["date"])}</td><td class="num">{total:,}</td>{cells}</tr>')
+    return ('<table class="runs"><thead><tr><th>run</th><th class="num">scored</th>'
+            '<th class="num">publish</th><th class="num">review</th><th class="num">reject</th>'
+            f'</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
 def _kpis(s: dict[str, Any]) -> str:
     prev, change = s.get("previous"), s.get("change") or {}
     shares = change.get("decision_shares", {})
@@ -255,7 +267,8 @@ def render_html(partition: Path, summary: dict[str, Any]) -> str:
          f'{_num(q.get("p90"))}. {_thresholds_note(s["model"])}</p>'),
         ("history", "Recent runs",
          f'<p class="note">Decision shares of the last {len(history)} run(s) in '
-         f'<code>{_e(partition.parent)}</code>.</p><div class="chart">{history_svg}</div>'),
+         f'<code>{_e(partition.parent)}</code>.</p><div class="charts"><div class="chart">'
+         f'{history_svg}</div><div class="runs-wrap">{_history_table(history)}</div></div>'),
         ("reasons", "Top reasons", '<p class="note">Pages citing each reason (the text before '
          "its first ':'). Click a reason to filter the pages table.</p>" + _reasons_table(s)),
         ("drift", "Feature drift", _drift_section(partition, s)),
@@ -293,7 +306,7 @@ def write_html_report(partition: Path, summary: dict[str, Any], path: Path) -> N
     ``build_summary``) to ``path``, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = render_html(Path(partition), summary)
+    text = render_html(Path(os.path.abspath(partition)), summary)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

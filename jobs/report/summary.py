@@ -3,6 +3,7 @@ scans (only the needed columns are read, everything is reduced in polars)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,7 @@ def build_summary(partition: Path) -> dict[str, Any]:
     older partition in the same OUT dir, or None), ``change`` (deltas against it, or None) and
     ``drift`` (PSI per declared feature; see ``jobs.report.drift``).
     """
-    partition = Path(partition)
+    partition = Path(os.path.abspath(partition))  # "." inside a partition still has a date
     scores = partition / "scores.parquet"
     run = read_run(partition)
     q = _queries(scores)

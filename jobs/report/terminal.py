@@ -13,6 +13,7 @@ from features.schema import BY_NAME
 
 DECISION_STYLE = {"publish": "green", "review": "yellow", "reject": "red"}
 BAR_WIDTH = 40
+REASON_CHARS = 72
 
 
 def short_source(source: str | None) -> str:
@@ -28,6 +29,10 @@ def _pct(x: float | None, fmt: str = "{:.1%}") -> str:
 
 def _num(x: float | None, fmt: str = "{:.3f}") -> str:
     return "-" if x is None else fmt.format(x)
+
+
+def _clip(text: str, width: int = REASON_CHARS) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _delta_pp(x: float | None) -> Text:
@@ -115,10 +120,10 @@ def _lowest(s: dict[str, Any]) -> Table:
     t.add_column("score", justify="right", min_width=5, no_wrap=True)
     t.add_column("decision", min_width=8, no_wrap=True)
     t.add_column("page", overflow="fold", min_width=22, max_width=40)
-    t.add_column("reasons", overflow="ellipsis", no_wrap=True, ratio=1)
+    t.add_column("reasons", overflow="fold", ratio=1)
     for p in s["lowest"]:
         where = f"{p['page_id']}\n[dim]{short_source(p['source'])}[/]"
-        reasons = "\n".join(f"• {r}" for r in p["reasons"]) or "-"
+        reasons = "\n".join(f"• {_clip(r)}" for r in p["reasons"]) or "-"
         t.add_row(_num(p["score"]), Text(p["decision"] or "-",
                                           style=DECISION_STYLE.get(p["decision"] or "", "")),
                   where, Text(reasons))
