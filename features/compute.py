@@ -7,20 +7,18 @@ import math
 import polars as pl
 
 from features.chars import char_features
+from features.extract import HTML_FEATURE_DEFAULTS
 from features.lines import explode_lines, line_features, mark_lines
 from features.repetition import ngram_features, paragraph_features
 from features.schema import FEATURE_NAMES
 from features.words import explode_words, word_features
-
-# HTML-derived columns the extractor provides; plain-text pages get these neutral values.
-HTML_DEFAULTS = {"link_word_share": 0.0, "link_list_share": 0.0, "main_text_share": 1.0}
 
 
 def compute_features(pages: pl.DataFrame) -> pl.DataFrame:
     """Return one row per input row with exactly ``FEATURE_NAMES`` as Float64 columns.
 
     ``pages`` needs ``text`` (str; null means empty) and may have ``title`` and the HTML
-    columns of ``HTML_DEFAULTS``. Every value is finite and inside its declared range.
+    columns of ``features.extract.HTML_FEATURE_DEFAULTS``. Every value is finite and inside its declared range.
     """
     return marked_features(pages)[0]
 
@@ -41,7 +39,7 @@ def marked_features(pages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         line_features(lines, head_hits),
         paragraph_features(base),
         word_features(words),
-        ngram_features(words),
+        ngram_features(words, n),
         char_features(base),
     ]
     out = base.select("_row")
@@ -50,7 +48,7 @@ def marked_features(pages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     out = out.with_columns(
         (pages.get_column(c).cast(pl.Float64).fill_null(v) if c in pages.columns
          else pl.lit(v, pl.Float64)).alias(c)
-        for c, v in HTML_DEFAULTS.items()
+        for c, v in HTML_FEATURE_DEFAULTS.items()
     )
     nwords = pl.col("_nwords").fill_null(0)
     out = out.with_columns(

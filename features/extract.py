@@ -22,6 +22,13 @@ MIN_MAIN_WORDS = 50
 MAX_LINKS_KEPT = 2000
 
 
+# Features that come from the HTML itself, with the value a plain-text page gets.
+HTML_FEATURE_DEFAULTS: dict[str, float] = {
+    "link_word_share": 0.0, "link_list_share": 0.0, "link_line_share": 0.0,
+    "main_text_share": 1.0,
+}
+
+
 @dataclass
 class Extracted:
     text: str
@@ -29,7 +36,11 @@ class Extracted:
     links: list[dict[str, str]] = field(default_factory=list)
     link_word_share: float = 0.0
     link_list_share: float = 0.0
+    link_line_share: float = 0.0
     main_text_share: float = 1.0
+
+    def html_features(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in HTML_FEATURE_DEFAULTS}
 
 
 def decode_html(data: bytes) -> str:
@@ -48,20 +59,27 @@ def extract_html(html: str) -> Extracted:
     anchors = lex.css("a")
     in_lists = len(lex.css("li a, nav a"))
     links: list[dict[str, str]] = []
+    anchor_texts: set[str] = set()
     link_words = 0
     for a in anchors:
         text = a.text(deep=True, separator=" ", strip=True)
         link_words += py_count_words(text)
+        anchor_texts.add(" ".join(text.split()))
         if len(links) < MAX_LINKS_KEPT:
             links.append({"text": text[:300], "href": (a.attributes.get("href") or "")[:500]})
 
     text = main if main_words >= MIN_MAIN_WORDS or visible_words <= main_words else visible
+    lines = [" ".join(ln.split()) for ln in text.split("\n")]
+    lines = [ln for ln in lines if ln]
+    anchor_texts.discard("")
+    link_lines = sum(1 for ln in lines if ln in anchor_texts)
     return Extracted(
         text=text,
         title=title,
         links=links,
         link_word_share=min(1.0, link_words / visible_words) if visible_words else 0.0,
         link_list_share=in_lists / len(anchors) if anchors else 0.0,
+        link_line_share=link_lines / len(lines) if lines else 0.0,
         main_text_share=min(1.0, main_words / visible_words) if visible_words else 0.0,
     )
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from features.tokens import PARAGRAPH_BREAK, PARAGRAPH_SEP, row_key
@@ -23,6 +24,7 @@ TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 NGRAM_WORD_CAP = 100_000
 _MUL = 0x100000001B3  # FNV prime: spreads the previous hash before adding the next word's
+_ROW_MIX = 0x9E3779B97F4A7C15  # same constant as tokens.row_key: keys unique per page
 
 
 def paragraph_features(base: pl.DataFrame) -> pl.DataFrame:
@@ -50,56 +52,60 @@ def paragraph_features(base: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def ngram_features(words: pl.DataFrame) -> pl.DataFrame:
+def ngram_features(words: pl.DataFrame, n_pages: int) -> pl.DataFrame:
     """``words`` has one row per word in page order: ``_row``, ``wlen`` (characters), ``wh``
-    (hash of the lower-cased word), ``pos`` (index in page), ``nwords_page``."""
-    h = pl.col("wh")
-    frame = words.filter(pl.col("pos") < NGRAM_WORD_CAP).select(
-        "_row", "wlen", "pos", pl.col("nwords_page").clip(upper_bound=NGRAM_WORD_CAP), "wh")
-    # Characters of the n-gram starting here: a difference of a running sum of word lengths.
-    cum = pl.col("wlen").cum_sum()
-    exprs: list[pl.Expr] = []
-    hashes: dict[int, pl.Expr] = {1: h}
-    for n in range(2, max(DUP_NGRAMS) + 1):
-        hashes[n] = hashes[n - 1] * pl.lit(_MUL, dtype=pl.UInt64) + h.shift(-(n - 1))
-    for n in (*TOP_NGRAMS, *DUP_NGRAMS):
-        valid = pl.col("pos") + n <= pl.col("nwords_page")
-        exprs.append(
-            pl.when(valid).then(row_key(hashes[n], pl.col("_row"))).otherwise(None).alias(f"k{n}")
-        )
-        if n in TOP_NGRAMS:
-            exprs.append((cum.shift(-(n - 1)) - cum + pl.col("wlen")).alias(f"c{n}"))
-    frame = frame.with_columns(exprs)
+    (hash of the lower-cased word), ``pos`` (index in page), ``nwords_page``.
 
-    out = frame.select("_row").unique(maintain_order=True)
+    An n-gram can only repeat where its (n-1)-word prefix repeats, so each n is tested only at
+    the starts where n-1 repeated: after n = 2 the candidate set shrinks to a small fraction,
+    which makes all nine n-gram sizes cost little more than one pass.
+    """
+    frame = words.filter(pl.col("pos") < NGRAM_WORD_CAP)
+    row = frame["_row"].to_numpy().astype(np.int64)
+    pos = frame["pos"].to_numpy()
+    end = np.minimum(frame["nwords_page"].to_numpy(), NGRAM_WORD_CAP)
+    wlen = frame["wlen"].to_numpy().astype(np.int64)
+    wh = frame["wh"].to_numpy()
+    cum = np.concatenate(([0], np.cumsum(wlen)))
+    row_mix = row.astype(np.uint64) * np.uint64(_ROW_MIX)
+
+    cand = np.arange(len(wh))
+    key = wh.copy()
+    dup_starts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    with np.errstate(over="ignore"):
+        for n in range(2, max(DUP_NGRAMS) + 1):
+            valid = pos[cand] + n <= end[cand]
+            cand, key = cand[valid], key[valid]
+            key = key * np.uint64(_MUL) + wh[cand + n - 1]
+            mixed = key ^ row_mix[cand]
+            is_dup = pl.Series(mixed).is_duplicated().to_numpy()
+            cand, key = cand[is_dup], key[is_dup]
+            dup_starts[n] = (cand, key ^ row_mix[cand])
+
+    word_chars = np.bincount(row, weights=wlen, minlength=n_pages)
+    denom = np.maximum(word_chars, 1)
+    cols: dict[str, np.ndarray] = {}
     for n in TOP_NGRAMS:
-        key = pl.col(f"k{n}")
-        top = (
-            frame.filter(key.is_not_null() & key.is_duplicated())
-            .group_by(f"k{n}")
-            .agg(pl.col("_row").first(), pl.len().alias("cnt"), pl.col(f"c{n}").first())
-            .sort("_row", "cnt", f"c{n}")
-            .group_by("_row")
-            .agg((pl.col("cnt") * pl.col(f"c{n}")).last().alias(f"_top{n}"))
-        )
-        out = out.join(top, on="_row", how="left")
-
-    covered = []
+        starts, keys = dup_starts[n]
+        top = np.zeros(n_pages)
+        if len(starts):
+            counted = (
+                pl.DataFrame({"k": keys, "r": row[starts], "c": cum[starts + n] - cum[starts]})
+                .group_by("k")
+                .agg(pl.col("r").first(), pl.len().alias("cnt"), pl.col("c").first())
+                .sort("r", "cnt", "c")
+                .group_by("r")
+                .agg((pl.col("cnt") * pl.col("c")).last().alias("v"))
+            )
+            top[counted["r"].to_numpy()] = counted["v"].to_numpy()
+        cols[f"top_{n}gram_char_frac"] = np.clip(top / denom, 0.0, 1.0)
+    size = len(wh) + max(DUP_NGRAMS)
     for n in DUP_NGRAMS:
-        key = pl.col(f"k{n}")
-        dup = (key.is_not_null() & key.is_duplicated()).cast(pl.UInt8)
-        covered.append(dup.rolling_max(window_size=n, min_samples=1).alias(f"cov{n}"))
-    frame = frame.with_columns(covered)
-    total = pl.col("wlen").sum()
-    dup_aggs = [
-        ((pl.col("wlen") * pl.col(f"cov{n}")).sum() / total).alias(f"dup_{n}gram_char_frac")
-        for n in DUP_NGRAMS
-    ]
-    agg = frame.group_by("_row").agg(total.alias("_wchars"), *dup_aggs)
-    out = out.join(agg, on="_row", how="left")
-    return out.with_columns(
-        (pl.col(f"_top{n}").fill_null(0) / pl.col("_wchars"))
-        .clip(0.0, 1.0)
-        .alias(f"top_{n}gram_char_frac")
-        for n in TOP_NGRAMS
-    ).drop([f"_top{n}" for n in TOP_NGRAMS] + ["_wchars"])
+        starts, _ = dup_starts[n]
+        # Words covered by a repeated n-gram: +1 at each start, -1 n words later, running sum.
+        depth = np.cumsum(np.bincount(starts, minlength=size) - np.bincount(starts + n,
+                                                                           minlength=size))
+        covered = depth[: len(wh)] > 0
+        chars = np.bincount(row, weights=wlen * covered, minlength=n_pages)
+        cols[f"dup_{n}gram_char_frac"] = chars / denom
+    return pl.DataFrame({"_row": np.arange(n_pages, dtype=np.uint32), **cols})

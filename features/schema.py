@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FEATURE_SCHEMA_VERSION = "1.1"
+FEATURE_SCHEMA_VERSION = "1.2"
 
 Direction = Literal["bad_high", "bad_low", "none"]
 Group = Literal["duplication", "error_text", "spam_links", "boilerplate", "quality", "html"]
@@ -99,6 +99,9 @@ FEATURES: tuple[Feature, ...] = (
     _frac("link_list_share", "HTML only: links inside list items or navigation / all links "
           "(0 when the page has no links).", "spam_links", "bad_high",
           "links in lists: {value} of links"),
+    _frac("link_line_share", "HTML only: non-blank lines of the extracted text that are exactly "
+          "the text of a link on the page / non-blank lines (listings are lists of links).",
+          "spam_links", "bad_high", "list of links: {value} of lines are link titles"),
     _frac("url_char_frac", "Characters inside http(s):// URLs written in the text / characters.",
           "spam_links", "bad_high", "raw URLs: {value} of characters"),
     # --- boilerplate ------------------------------------------------------------------------

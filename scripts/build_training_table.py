@@ -28,8 +28,7 @@ def _row(page_id: str, group: str, origin: str, text: str | None, html: str | No
     ex = extract_record(text, html)
     return {
         "page_id": page_id, "group": group, "origin": origin, "text": ex.text, "title": ex.title,
-        "link_word_share": ex.link_word_share, "link_list_share": ex.link_list_share,
-        "main_text_share": ex.main_text_share, "is_html": html is not None,
+        **ex.html_features(), "is_html": html is not None,
         "label": int(lab["label"]), "defects": lab["defects"] or "",
         "confidence": lab["confidence"],
     }
