@@ -3,8 +3,9 @@
 # Usage: bench/run.sh [PAGES] [HTML_SHARE]      (defaults: 10000 0)
 # Builds a corpus from ../shared/corpus in a temp dir, runs each side once under /usr/bin/time -v,
 # one after the other (never together: 2 cores, and each would slow the other), then prints the
-# table from bench/summarize.py. Both sides read DIR/text.jsonl; html.jsonl is built when
-# HTML_SHARE > 0 but no side reads it yet.
+# table from bench/summarize.py. Both sides read DIR/text.jsonl. With HTML_SHARE > 0 a third,
+# pagescore-only run reads DIR/html.jsonl (raw HTML: decoding and main-content extraction
+# included); datatrove would need its own extractor there, so it is not compared on HTML.
 # Env: KEEP=1 keeps the work dir (corpus, logs, pagescore's runs/); BENCH_TMP sets where it goes.
 set -euo pipefail
 
@@ -58,6 +59,14 @@ fi
     bench/.venv-datatrove/bin/python bench/datatrove_filters.py "$text" \
     >"$work/datatrove.json" 2>"$work/datatrove.log" ||
     { echo "datatrove failed; last lines of its log:"; tail -n 20 "$work/datatrove.log"; }
+
+if [ -s "$work/corpus/html.jsonl" ] && [ -x .venv/bin/pagescore ]; then
+    echo "== pagescore on HTML"
+    "$time_bin" -v -o "$work/pagescore-html.time" \
+        .venv/bin/pagescore nightly "$work/corpus/html.jsonl" --out "$work/runs-html" \
+        --date 2000-01-01 >"$work/pagescore-html.log" 2>&1 ||
+        { echo "pagescore (HTML) failed; last lines of its log:"; tail -n 20 "$work/pagescore-html.log"; }
+fi
 
 echo
 "$py" bench/summarize.py "$work"

@@ -160,6 +160,20 @@ def main(argv: list[str] | None = None) -> int:
     if (work / "pagescore.time").exists():
         print()
         print_stages(work / "runs" / f"date={args.date}" / "run.json")
+    html_time = work / "pagescore-html.time"
+    if html_time.exists():
+        t = parse_time_v(html_time)
+        hp, hmb = int(manifest.get("html_pages", 0)), float(manifest.get("html_mb", 0.0))
+        failed = t.get("exit", 0) != 0 or "signal" in t
+        any_failed = any_failed or failed
+        print(f"\npagescore on raw HTML ({hp} pages, {hmb:.1f} MB of HTML):")
+        print_table([side_row("pagescore-html", t, hp, hmb, failed)])
+        text_t = work / "pagescore.time"
+        if not failed and text_t.exists() and hp:
+            tt = parse_time_v(text_t)
+            share = (hp / t["wall_s"]) / (pages / tt["wall_s"])
+            print(f"HTML pages/s as a share of text pages/s: {share:.0%}")
+        print_stages(work / "runs-html" / f"date={args.date}" / "run.json")
     # Non-zero when a side that ran failed, so a script or CI notices; a skipped side is no failure.
     return 1 if any_failed else 0
 

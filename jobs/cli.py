@@ -57,6 +57,9 @@ def nightly(
                                                     "(default: start a local Ray)")] = None,
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 3 when a feature's PSI against the "
                                                 "previous run exceeds 0.2")] = False,
+    drift_min_pages: Annotated[int, typer.Option(help="--fail-on-drift only judges runs where "
+                                                 "both this and the previous run scored at least "
+                                                 "this many pages (PSI is noise on small runs)")] = 1000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary")] = False,
 ) -> None:
     """Score the day's pages: writes scores.parquet, texts.parquet, quarantine.parquet and
@@ -108,9 +111,17 @@ def nightly(
     if fail_on_drift:
         from jobs.report.summary import build_summary
 
-        drifted = build_summary(result.partition).get("drift", {}).get("drifted", [])
-        if drifted:
-            err.print(f"[bold yellow]drift:[/] {', '.join(drifted)} (PSI > 0.2)")
+        summary = build_summary(result.partition)
+        previous = summary.get("previous") or {}
+        drifted = summary.get("drift", {}).get("drifted", [])
+        if not previous:
+            err.print("drift: no previous run to compare against")
+        elif min(summary["scored"], previous.get("scored", 0)) < drift_min_pages:
+            err.print(f"drift: not judged, fewer than {drift_min_pages} scored pages in this or "
+                      f"the previous run (--drift-min-pages)")
+        elif drifted:
+            err.print(f"[bold yellow]drift:[/] {', '.join(drifted)} (PSI > 0.2 against "
+                      f"{previous.get('date')})")
             raise typer.Exit(EXIT_DRIFT)
 
 

@@ -3,6 +3,11 @@
 ``models/registry/index.json`` names the champion and, per version, the model file's SHA-256
 and feature schema version. Loading checks both *before* unpickling, so a tampered, truncated or
 foreign file is refused without executing any of it.
+
+The registry is ``models/registry`` unless the environment variable ``PAGESCORE_REGISTRY``
+names another folder; it is read at each call, so ``pagescore retrain``, ``nightly`` and
+``models`` (and tests running the CLI) can use a scratch registry without touching the shipped
+one. Functions taking ``registry=`` use that folder when given one.
 """
 
 from __future__ import annotations
@@ -20,8 +25,19 @@ import joblib
 from features.schema import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from models.estimator import PagescoreModel
 
-REGISTRY_DIR = Path(__file__).resolve().parent / "registry"
+SHIPPED_REGISTRY = Path(__file__).resolve().parent / "registry"
 MODEL_FILE = "model.joblib"
+
+
+def registry_dir() -> Path:
+    """The registry in force: ``$PAGESCORE_REGISTRY`` if set, else the shipped one."""
+    env = os.environ.get("PAGESCORE_REGISTRY")
+    return Path(env) if env else SHIPPED_REGISTRY
+
+
+# Resolved at import for callers that pass it explicitly (nightly's worker processes inherit the
+# environment, so they resolve the same folder as their driver).
+REGISTRY_DIR = registry_dir()
 
 
 class ModelError(RuntimeError):
@@ -44,7 +60,8 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_index(registry: Path = REGISTRY_DIR) -> dict[str, Any]:
+def read_index(registry: Path | None = None) -> dict[str, Any]:
+    registry = registry or registry_dir()
     path = registry / "index.json"
     if not path.exists():
         raise ModelError(f"no model registry at {registry} (run `pagescore retrain`)")
@@ -62,8 +79,9 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def load_model(version: str | None = None, registry: Path = REGISTRY_DIR) -> LoadedModel:
+def load_model(version: str | None = None, registry: Path | None = None) -> LoadedModel:
     """Load ``version`` (default: the champion) after verifying hash and feature schema."""
+    registry = registry or registry_dir()
     index = read_index(registry)
     version = version or index.get("champion")
     if not version:
@@ -98,10 +116,11 @@ def load_model(version: str | None = None, registry: Path = REGISTRY_DIR) -> Loa
 
 
 def register(model: PagescoreModel, card: dict[str, Any], *, promote: bool,
-             registry: Path = REGISTRY_DIR, version: str | None = None) -> str:
+             registry: Path | None = None, version: str | None = None) -> str:
     """Save a new version (model, card.json, card.md) and optionally make it the champion."""
+    registry = registry or registry_dir()
     index = read_index(registry) if (registry / "index.json").exists() else {"versions": {}}
-    version = version or _next_version(index, card["created"][:10])
+    version = version or _next_version(index, card["created"][:10], registry)
     vdir = registry / version
     vdir.mkdir(parents=True, exist_ok=False)
     tmp = vdir / f".{MODEL_FILE}.tmp"
@@ -124,9 +143,11 @@ def register(model: PagescoreModel, card: dict[str, Any], *, promote: bool,
     return version
 
 
-def _next_version(index: dict[str, Any], day: str) -> str:
+def _next_version(index: dict[str, Any], day: str, registry: Path) -> str:
     n = 1
-    while f"{day}.{n}" in index.get("versions", {}):
+    # Skip folders too: a register() interrupted before its index write leaves an unlisted
+    # version folder, and reusing its name would fail mkdir on every later retrain that day.
+    while f"{day}.{n}" in index.get("versions", {}) or (registry / f"{day}.{n}").exists():
         n += 1
     return f"{day}.{n}"
 

@@ -26,10 +26,16 @@ from models.evaluate import (
     grouped_folds,
     out_of_fold,
 )
-from models.registry import REGISTRY_DIR, ModelError, read_index, register
+from models.registry import ModelError, read_index, register, registry_dir
 
 TRAINING_TABLE = Path(__file__).resolve().parent.parent / "data" / "training" / "labelled_pages.parquet"
 PRIMARY_METRIC = "pr_auc"
+# How far a retrain may fall below the out-of-fold metric the champion was promoted with. The
+# same-folds comparison alone cannot catch bad data: when the recipe is unchanged it compares
+# the new model with itself, so a retrain on corrupted labels would always pass. Legitimate new
+# labels (hard pages from the labelling loop) move PR AUC by about a hundredth; shuffled or
+# inverted labels drop it by tenths.
+RECORDED_METRIC_TOLERANCE = 0.03
 
 
 @dataclass
@@ -54,9 +60,17 @@ def features_for(table: pl.DataFrame) -> pl.DataFrame:
 
 
 def retrain(table: pl.DataFrame, *, target_precision: float = 0.95, force: bool = False,
-            registry: Path = REGISTRY_DIR, kinds: tuple[str, ...] = ("logistic", "lightgbm"),
+            registry: Path | None = None, kinds: tuple[str, ...] = ("logistic", "lightgbm"),
             augment_defects: bool = True, progress: Any = None) -> RetrainResult:
-    """Compare candidates on grouped folds, fit the best on all rows, register, maybe promote."""
+    """Compare candidates on grouped folds, fit the best on all rows, register, maybe promote.
+
+    ``registry`` defaults to ``models.registry.registry_dir()`` ($PAGESCORE_REGISTRY or the
+    shipped registry). The new version is promoted when ``force`` is set, when there is no
+    comparable champion, or when its primary metric is at least the champion recipe's on
+    today's folds and no more than ``RECORDED_METRIC_TOLERANCE`` below the champion's own
+    recorded out-of-fold metric."""
+    registry = registry or registry_dir()
+
     def step(msg: str) -> None:
         if progress:
             progress(msg)
@@ -87,7 +101,7 @@ def retrain(table: pl.DataFrame, *, target_precision: float = 0.95, force: bool 
         best = max(results, key=lambda k: results[k][2][PRIMARY_METRIC])
         oof, thresholds, metrics = results[best]
 
-        champion, champion_metric = _champion_on_same_folds(
+        champion, champion_metric, champion_recorded = _champion_on_same_folds(
             registry, X_all, y_all, folds_all, results, is_real)
         step(f"fitting {best} on all {len(y_all)} rows")
         base = make_estimator(best, DEFAULT_PARAMS[best], FEATURE_NAMES).fit(X_all, y_all)
@@ -111,6 +125,7 @@ def retrain(table: pl.DataFrame, *, target_precision: float = 0.95, force: bool 
         "evaluation": f"{len(folds_all)}-fold StratifiedGroupKFold grouped by source (no "
                       f"source on both sides); metrics, thresholds and Platt calibration on the "
                       f"out-of-fold scores of the {len(y)} real pages only",
+        "calibration": _calibration_report(oof.proba, y, oof.calib_a, oof.calib_b),
         "thresholds": {"publish": thresholds.publish, "reject": thresholds.reject,
                        "target_precision": target_precision},
         "metrics": {"model": metrics, "rules_baseline": evaluate_rules(feats, y, defects)},
@@ -118,48 +133,87 @@ def retrain(table: pl.DataFrame, *, target_precision: float = 0.95, force: bool 
         | {"python": platform.python_version()},
     }
     new_metric = metrics[PRIMARY_METRIC]
-    promote = force or champion_metric is None or new_metric >= champion_metric
+    worse_same_folds = champion_metric is not None and new_metric < champion_metric
+    floor = (champion_recorded - RECORDED_METRIC_TOLERANCE
+             if champion_recorded is not None else None)
+    below_recorded = floor is not None and new_metric < floor
+    promote = force or not (worse_same_folds or below_recorded)
     card["promotion"] = {
         "metric": PRIMARY_METRIC, "new": new_metric, "champion": champion,
-        "champion_metric_same_folds": champion_metric, "forced": force, "promoted": promote,
+        "champion_metric_same_folds": champion_metric,
+        "champion_metric_recorded": champion_recorded,
+        "recorded_tolerance": RECORDED_METRIC_TOLERANCE, "forced": force, "promoted": promote,
     }
     version = register(model, card, promote=promote, registry=registry)
     if promote:
         msg = f"promoted {version} ({PRIMARY_METRIC} {new_metric:.4f}"
-        msg += f" vs champion {champion} {champion_metric:.4f})" if champion_metric else ")"
-    else:
+        msg += (f" vs champion {champion} {champion_metric:.4f})"
+                if champion_metric is not None else ")")
+        if force and (worse_same_folds or below_recorded):
+            msg += " by --force"
+    elif worse_same_folds:
         msg = (f"registered {version} but kept champion {champion}: {PRIMARY_METRIC} "
                f"{new_metric:.4f} < {champion_metric:.4f} on the same folds (use --force)")
+    else:
+        msg = (f"registered {version} but kept champion {champion}: {PRIMARY_METRIC} "
+               f"{new_metric:.4f} is more than {RECORDED_METRIC_TOLERANCE} below the "
+               f"{champion_recorded:.4f} the champion was promoted with; check the new labels "
+               f"(use --force to promote anyway)")
     return RetrainResult(version, promote, card, champion, champion_metric, msg)
+
+
+def _calibration_report(proba: np.ndarray, y: np.ndarray, a: float, b: float,
+                        bins: int = 10) -> dict[str, Any]:
+    """How well the Platt-calibrated out-of-fold probabilities match observed rates."""
+    edges = np.quantile(proba, np.linspace(0, 1, bins + 1))
+    which = np.clip(np.searchsorted(edges, proba, side="right") - 1, 0, bins - 1)
+    # Expected calibration error over equal-count bins: equal-width bins would leave the
+    # middle bins nearly empty for a confident model.
+    ece = sum(abs(proba[which == i].mean() - y[which == i].mean()) * (which == i).mean()
+              for i in range(bins) if (which == i).any())
+    return {
+        "method": "Platt scaling of out-of-fold margins (real pages only)",
+        "a": a, "b": b,
+        "mean_probability": float(proba.mean()), "positive_rate": float(y.mean()),
+        "brier": float(np.mean((proba - y) ** 2)), "ece": float(ece),
+    }
 
 
 def _champion_on_same_folds(registry: Path, X: np.ndarray, y: np.ndarray, folds: list,
                             results: dict, is_real: np.ndarray
-                            ) -> tuple[str | None, float | None]:
-    """Cross-validate the champion's recipe on today's data and folds (a fair comparison:
-    scoring the champion on pages it was trained on would flatter it)."""
+                            ) -> tuple[str | None, float | None, float | None]:
+    """The champion's name, its recipe cross-validated on today's data and folds, and the
+    out-of-fold metric recorded in its card.
+
+    The same-folds figure is the fair comparison of recipes (scoring the champion on pages it
+    was trained on would flatter it); the recorded one is what the champion demonstrated on its
+    own labels, the only reference left when today's labels are themselves bad. Both are None
+    when the champion is not comparable (no card, another feature schema: such a champion
+    cannot even be loaded by this code, so it must not block its replacement)."""
     try:
         index = read_index(registry)
     except ModelError:
-        return None, None
+        return None, None, None
     champion = index.get("champion")
     if not champion:
-        return None, None
+        return None, None, None
     import json
 
     card_path = registry / champion / "card.json"
     if not card_path.exists():
-        return champion, None
+        return champion, None, None
     card = json.loads(card_path.read_text())
     if card.get("feature_schema_version") != FEATURE_SCHEMA_VERSION:
-        return champion, None  # not comparable: another feature schema
+        return champion, None, None  # not comparable: another feature schema
+    recorded = card.get("metrics", {}).get("model", {}).get(PRIMARY_METRIC)
+    recorded = float(recorded) if recorded is not None else None
     kind, params = card["estimator"]["kind"], card["estimator"]["params"]
     if kind in results and results[kind][0].params == params:
-        return champion, results[kind][2][PRIMARY_METRIC]
+        return champion, results[kind][2][PRIMARY_METRIC], recorded
     oof = out_of_fold(kind, params, X, y, folds, FEATURE_NAMES, evaluate_mask=is_real)
     y_real = y[is_real]
     th = choose_thresholds(oof.proba, y_real, float(card["thresholds"]["target_precision"]))
-    return champion, evaluate(oof, y_real, [""] * len(y_real), th)[PRIMARY_METRIC]
+    return champion, evaluate(oof, y_real, [""] * len(y_real), th)[PRIMARY_METRIC], recorded
 
 
 def load_training_table(path: Path = TRAINING_TABLE, extra: list[pl.DataFrame] | None = None

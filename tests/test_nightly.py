@@ -129,3 +129,20 @@ def test_help_explains() -> None:
     assert res.returncode == 0
     for word in ("nightly", "retrain", "report", "label", "Exit codes"):
         assert word in res.stdout
+
+
+def test_fail_on_drift_exits_3_when_features_move(tmp_path: Path) -> None:
+    english = tmp_path / "en.jsonl"
+    chinese = tmp_path / "zh.jsonl"
+    rows = [json.loads(line) for line in (SAMPLE / "crawl_sample.jsonl").open()]
+    english.write_text("\n".join(json.dumps(r) for r in rows if "dolma" in r["id"]) + "\n")
+    chinese.write_text("\n".join(json.dumps(r) for r in rows if "hplt_zh" in r["id"]) + "\n")
+    base = ["--out", str(tmp_path / "runs"), "-q", "--fail-on-drift"]
+    first = cli("nightly", str(english), "--date", "2026-02-01", *base, "--drift-min-pages", "1")
+    assert first.returncode == 0, first.stderr  # nothing to compare with yet
+    same = cli("nightly", str(english), "--date", "2026-02-02", *base, "--drift-min-pages", "1")
+    assert same.returncode == 0, same.stderr  # identical pages: PSI 0
+    moved = cli("nightly", str(chinese), "--date", "2026-02-03", *base, "--drift-min-pages", "1")
+    assert moved.returncode == 3 and "PSI > 0.2" in moved.stderr
+    small = cli("nightly", str(chinese), "--date", "2026-02-04", *base)
+    assert small.returncode == 0 and "not judged" in small.stderr
