@@ -1,10 +1,17 @@
-"""The labelling loop: export pages worth a human look, import their labels, feed retrain."""
+"""The labelling loop: export pages worth a human look, import their labels, feed retrain.
+
+Imported labels are appended to ``data/labels/imported.parquet`` unless the environment variable
+``PAGESCORE_LABELS`` names another file; it is read at each call, so ``pagescore label import``
+and ``pagescore retrain`` (and tests running the CLI) can use a scratch store. Functions taking
+``store=`` use that file when given one.
+"""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import html
+import os
 from pathlib import Path
 
 import polars as pl
@@ -19,6 +26,12 @@ CSV_COLUMNS = ("page_id", "source", "url", "score", "decision", "rules_pass", "r
                "excerpt", "label", "defects", "note")
 TRAIN_COLUMNS = ("page_id", "group", "origin", "text", "title", *HTML_FEATURE_DEFAULTS,
                  "is_html", "label", "defects", "confidence")
+
+
+def labels_store() -> Path:
+    """The imported-labels file in force: ``$PAGESCORE_LABELS`` if set, else ``IMPORTED``."""
+    env = os.environ.get("PAGESCORE_LABELS")
+    return Path(env) if env else IMPORTED
 
 
 def pick_for_labelling(scores: pl.DataFrame, n: int, publish: float, reject: float
@@ -85,13 +98,23 @@ def _write_labelling_html(path: Path, picked: pl.DataFrame, texts: pl.DataFrame)
     path.write_text("".join(parts), encoding="utf-8")
 
 
-def import_labels(csv_path: Path, who: str, store: Path = IMPORTED) -> int:
-    """Validate a filled-in to_label.csv and append its labels; raise ValueError on problems."""
+def import_labels(csv_path: Path, who: str, store: Path | None = None) -> int:
+    """Validate a filled-in to_label.csv and append its labels to ``store`` (default
+    ``labels_store()``); raise ValueError listing every problem, writing nothing, on any."""
+    store = store or labels_store()
     pages_path = csv_path.parent / "pages.parquet"
     if not pages_path.exists():
         raise ValueError(f"{pages_path} not found: import the to_label.csv written by "
                          "`pagescore label export`, in its folder")
-    pages = pl.read_parquet(pages_path)
+    with csv_path.open(newline="") as fh:
+        header = next(csv.reader(fh), [])
+    if missing_cols := [c for c in ("page_id", "source", "label") if c not in header]:
+        # e.g. a spreadsheet saved it with ';': every row would look unlabelled and be skipped
+        raise ValueError(f"refused, nothing imported: {csv_path} has no column(s) "
+                         f"{missing_cols} (header: {header}); keep the to_label.csv layout")
+    # One row per page: a crawl may repeat an id, and the join below must not copy a label.
+    pages = pl.read_parquet(pages_path).unique(["page_id", "source"], keep="first",
+                                              maintain_order=True)
     known = {(p, s) for p, s in pages.select("page_id", "source").rows()}
     existing = (set(pl.read_parquet(store).select("page_id", "origin").rows())
                 if store.exists() else set())
@@ -132,7 +155,9 @@ def import_labels(csv_path: Path, who: str, store: Path = IMPORTED) -> int:
     return len(rows)
 
 
-def imported_training_rows(store: Path = IMPORTED) -> pl.DataFrame | None:
+def imported_training_rows(store: Path | None = None) -> pl.DataFrame | None:
+    """Imported labels (``store``, default ``labels_store()``) as training-table rows."""
+    store = store or labels_store()
     if not store.exists():
         return None
     df = pl.read_parquet(store)
@@ -142,10 +167,12 @@ def imported_training_rows(store: Path = IMPORTED) -> pl.DataFrame | None:
     ).select(TRAIN_COLUMNS)
 
 
-def extra_training_rows(labels: Path | None, pages: list[Path]) -> list[pl.DataFrame]:
-    """Imported labels plus (--labels, --pages) rows, extracted with the nightly code."""
+def extra_training_rows(labels: Path | None, pages: list[Path], store: Path | None = None
+                        ) -> list[pl.DataFrame]:
+    """Imported labels (``store``, default ``labels_store()``) plus (--labels, --pages) rows,
+    extracted with the nightly code. Raises ValueError on a labels CSV it cannot trust."""
     out = []
-    imported = imported_training_rows()
+    imported = imported_training_rows(store)
     if imported is not None:
         out.append(imported)
     if labels is None:
@@ -153,15 +180,17 @@ def extra_training_rows(labels: Path | None, pages: list[Path]) -> list[pl.DataF
     from jobs.pipeline import extract_pages
     from jobs.readers import detect_input, read_input
 
-    lab = {r["id"]: r for r in csv.DictReader(labels.open(newline=""))}
-    if not lab or "label" not in next(iter(lab.values())):
-        raise ValueError(f"{labels}: expected a CSV with columns id,label[,defects]")
+    lab = _read_labels_csv(labels)
     records = [rec for p in pages for kind, rec in read_input(detect_input(p)) if kind == "page"]
     extracted, _ = extract_pages([r for r in records if r["page_id"] in lab])
     missing = set(lab) - set(extracted["page_id"].to_list())
     if missing:
         raise ValueError(f"{len(missing)} labelled ids not found in --pages, e.g. "
                          f"{sorted(missing)[:3]}")
+    if (twice := extracted.filter(pl.col("page_id").is_duplicated())).height:
+        # ids are not qualified by input: the same id in two inputs would get one label twice
+        raise ValueError(f"labelled id(s) found in more than one --pages input, e.g. "
+                         f"{sorted(set(twice['page_id']))[:3]}")
     out.append(extracted.with_columns(
         pl.col("source").alias("group"), pl.col("source").alias("origin"),
         pl.Series("label", [int(lab[i]["label"]) for i in extracted["page_id"]]),
@@ -169,3 +198,37 @@ def extra_training_rows(labels: Path | None, pages: list[Path]) -> list[pl.DataF
         pl.lit("medium").alias("confidence"),
     ).select(TRAIN_COLUMNS))
     return out
+
+
+def _read_labels_csv(path: Path) -> dict[str, dict[str, str]]:
+    """id -> row of a --labels CSV (id,label[,defects]), validated like `label import`: a bad
+    label must stop retrain with a message, not become a training row or a traceback."""
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        fields = reader.fieldnames or []
+        if "id" not in fields or "label" not in fields:
+            raise ValueError(f"{path}: expected a CSV with columns id,label[,defects], got "
+                             f"{fields}")
+        rows = list(enumerate(reader, start=2))
+    lab: dict[str, dict[str, str]] = {}
+    problems = []
+    for n, r in rows:
+        pid, label = (r.get("id") or "").strip(), (r.get("label") or "").strip()
+        defects = [d.strip() for d in (r.get("defects") or "").split("|") if d.strip()]
+        if label == "":
+            continue  # not labelled yet, as in `label import`
+        if not pid:
+            problems.append(f"line {n}: empty id")
+        elif pid in lab:
+            problems.append(f"line {n}: id {pid!r} is labelled twice")
+        elif label not in ("0", "1"):
+            problems.append(f"line {n}: label must be 0 or 1, got {label!r}")
+        elif bad := [d for d in defects if d not in DEFECTS]:
+            problems.append(f"line {n}: unknown defect(s) {bad}; known: {sorted(DEFECTS)}")
+        else:
+            lab[pid] = {"label": label, "defects": "|".join(defects)}
+    if problems:
+        raise ValueError(f"{path}: refused:\n  " + "\n  ".join(problems))
+    if not lab:
+        raise ValueError(f"{path}: no labelled rows")
+    return lab

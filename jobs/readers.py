@@ -11,6 +11,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import stat
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,10 @@ def detect_input(path: Path) -> Input:
         raise InputError(f"input does not exist: {path}")
     if path.is_dir():
         return Input(path, "folder")
+    if not path.is_file():
+        # A FIFO, socket or device given as an input would block or never end when hashed and
+        # read; refuse it up front instead of hanging the night.
+        raise InputError(f"input is not a regular file or folder: {path}")
     name = path.name.lower()
     for suffix in (".gz", ".zst", ".zstd"):
         if name.endswith(suffix) and name[: -len(suffix)].endswith(JSONL_SUFFIXES):
@@ -113,9 +119,61 @@ def _open_maybe_compressed(path: Path) -> BinaryIO:
     if name.endswith((".zst", ".zstd")):
         import zstandard
 
-        raw = path.open("rb")
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+        return io.BufferedReader(_StrictZstdReader(path.open("rb"), zstandard), 1 << 20)
     return path.open("rb")
+
+
+class _StrictZstdReader(io.RawIOBase):
+    """Decompress a (multi-frame) zstd stream and raise EOFError when it ends inside a frame.
+
+    zstandard's ``stream_reader`` reports a stream cut inside a frame as a clean end of file:
+    a truncated ``.jsonl.zst`` then loses its tail (or, cut in its only frame, every record)
+    without a trace. Decompressing frame by frame makes the cut visible, like gzip does.
+    """
+
+    def __init__(self, raw: BinaryIO, zstandard: Any) -> None:
+        super().__init__()
+        self._raw = raw
+        self._zstd = zstandard
+        self._dobj = zstandard.ZstdDecompressor().decompressobj()
+        self._in_frame = False  # bytes of the current frame were fed but its end not seen
+        self._pending = b""
+        self._offset = 0  # read position in _pending: slicing it per read would copy it
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while self._offset >= len(self._pending) and not self._eof:
+            self._fill()
+        n = min(len(view), len(self._pending) - self._offset)
+        view[:n] = self._pending[self._offset:self._offset + n]
+        self._offset += n
+        return n
+
+    def _fill(self) -> None:
+        chunk = self._raw.read(1 << 16)
+        if not chunk:
+            self._eof = True
+            if self._in_frame:
+                raise EOFError("zstd stream ended inside a frame (file truncated)")
+            return
+        out = []
+        while chunk:
+            out.append(self._dobj.decompress(chunk))
+            self._in_frame = not self._dobj.eof
+            if not self._dobj.eof:
+                break
+            # The frame ended; whatever followed it starts the next frame.
+            chunk = self._dobj.unused_data
+            self._dobj = self._zstd.ZstdDecompressor().decompressobj()
+        self._pending, self._offset = b"".join(out), 0
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def _read_jsonl(inp: Input) -> Iterator[Record]:
@@ -226,6 +284,7 @@ def _read_warc(inp: Input) -> Iterator[Record]:
 
     source = inp.source
     n = 0
+    cut_seen = False  # a record already reported the truncation: no second row for the file
     try:
         records = ArchiveIterator(str(inp.path), record_types=WarcRecordType.response,
                                   parse_http=True, stream_detect=True, quirks_mode=True,
@@ -236,7 +295,14 @@ def _read_warc(inp: Input) -> Iterator[Record]:
             page_id = rec.record_id or url or f"{inp.path.name}:{n}"
             body = rec.reader.read()
             ctype = (rec.http_content_type or "").lower() if rec.http_headers else ""
-            if rec.http_headers is None:
+            if len(body) < rec.content_length:
+                # fastwarc hands out a record cut by the end of the file as if it were whole;
+                # its half page must not be scored as the page.
+                cut_seen = True
+                yield _quarantine(source, page_id, body[:200],
+                                  f"record {n}: truncated, {len(body)} of "
+                                  f"{rec.content_length} bytes present")
+            elif rec.http_headers is None:
                 yield _quarantine(source, page_id, body,
                                   f"record {n}: response without HTTP headers")
             elif not ctype.startswith(HTML_TYPES):
@@ -249,8 +315,51 @@ def _read_warc(inp: Input) -> Iterator[Record]:
                 yield _page(source, page_id, url, decode_html(body), None)
             else:
                 yield _page(source, page_id, url, None, decode_html(body))
-    except Exception as exc:  # fastwarc raises on a truncated or corrupt stream
+    except Exception as exc:  # fastwarc raises on some corrupt streams
         yield _quarantine(source, None, "", f"WARC unreadable after record {n}: {exc}")
+        return
+    if not cut_seen:
+        # fastwarc also ends silently when the file is cut inside headers or a skipped
+        # (request, metadata) record: check that the stream ends where a record ends.
+        problem = _warc_end_problem(inp.path)
+        if problem:
+            yield _quarantine(source, None, "", f"WARC truncated after record {n}: {problem}")
+
+
+def _warc_end_problem(path: Path) -> str | None:
+    """Why ``path`` does not end like a complete WARC file (None when it does).
+
+    Every WARC record ends with CRLF CRLF, and a .gz must end at the end of a gzip member.
+    This costs one extra decompression pass, which is small next to HTML parsing.
+    """
+    tail = b""
+    if path.name.lower().endswith(".gz"):
+        dobj = zlib.decompressobj(wbits=31)
+        in_member = False
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                while chunk:
+                    if not in_member and not chunk.strip(b"\0"):
+                        break  # zero padding after the last member, as some writers add
+                    try:
+                        out = dobj.decompress(chunk)
+                    except zlib.error as exc:
+                        return f"corrupt gzip data: {exc}"
+                    tail = (tail + out[-4:])[-4:]
+                    in_member = not dobj.eof
+                    if in_member:
+                        break
+                    chunk = dobj.unused_data
+                    dobj = zlib.decompressobj(wbits=31)
+        if in_member:
+            return "gzip stream ends inside a member"
+    else:
+        with path.open("rb") as fh:
+            fh.seek(max(0, path.stat().st_size - 4))
+            tail = fh.read()
+    if tail and not tail.endswith((b"\r\n\r\n", b"\n\n")):
+        return "the file ends inside a record"
+    return None
 
 
 # --- folders and single files ------------------------------------------------------------------

@@ -168,6 +168,12 @@ def render_card_md(card: dict[str, Any]) -> str:
         f"- thresholds: publish >= {th['publish']:.3f}, reject < {th['reject']:.3f} "
         f"(target publish precision {th['target_precision']})",
         f"- evaluation: {card['evaluation']}",
+    ]
+    if cal := card.get("calibration"):  # cards written before calibration was recorded lack it
+        lines.append(f"- calibration: {cal['method']}; mean probability "
+                     f"{cal['mean_probability']:.3f} vs positive rate {cal['positive_rate']:.3f}, "
+                     f"Brier {cal['brier']:.3f}, ECE {cal['ece']:.3f}")
+    lines += [
         "",
         "| metric | model | rules baseline |",
         "|---|---|---|",
