@@ -139,6 +139,7 @@ def retrain(
     --pages/--labels), compare a linear model and LightGBM on source-grouped folds, register
     it with a model card, and promote it only if it is not worse than the champion."""
     from jobs.labels import extra_training_rows
+    from models.registry import registry_dir
     from models.train import load_training_table
     from models.train import retrain as do_retrain
 
@@ -158,7 +159,7 @@ def retrain(
         f"PR AUC {m['pr_auc']:.3f}, publish precision {m['precision_publish']:.3f} recall "
         f"{m['recall_publish']:.3f}\nrules baseline: ROC AUC {rb['roc_auc']:.3f}, publish "
         f"precision {rb['precision_publish']:.3f} recall {rb['recall_publish']:.3f}\n"
-        f"card: models/registry/{result.version}/card.md"
+        f"card: {registry_dir() / result.version / 'card.md'}"
     )
 
 
