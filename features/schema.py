@@ -35,8 +35,12 @@ class Feature:
     reason: str
     fmt: str = "{:.0%}"
     version: str = "1"
+    shown_as: Literal["value", "count_from_log10"] = "value"
 
     def describe_value(self, value: float) -> str:
+        """The value as a reader wants it (a word count, not its logarithm)."""
+        if self.shown_as == "count_from_log10":
+            value = 10**value - 1
         return self.fmt.format(value)
 
 
@@ -114,7 +118,7 @@ FEATURES: tuple[Feature, ...] = (
     # --- standard web-text quality statistics (Gopher, C4, FineWeb, RedPajama-V2) -----------
     Feature("log_word_count", "log10(1 + words); words are whitespace-separated tokens, and "
             "each CJK character counts as one word.", "quality", 0.0, 8.0, "bad_low",
-            "thin page: only {value} words", fmt="{:.0f}"),
+            "thin page: only {value} words", fmt="{:,.0f}", shown_as="count_from_log10"),
     Feature("mean_word_length", "Mean characters per word (Gopher keeps 3..10).", "quality",
             0.0, 1e7, "none", "odd word length: mean {value} characters", fmt="{:.1f}"),
     Feature("symbol_word_ratio", "('#' + '...' + '…' occurrences) / words (Gopher: > 0.1 bad).",

@@ -145,3 +145,10 @@ def test_every_feature_in_declared_range_on_real_pages(seed_text: str) -> None:
     for f in FEATURES:
         col = out[f.name]
         assert col.min() >= f.lo and col.max() <= f.hi, f.name
+
+
+def test_word_count_reason_shows_words_not_logarithm() -> None:
+    from features.schema import BY_NAME
+
+    f = BY_NAME["log_word_count"]
+    assert f.reason.format(value=f.describe_value(math.log10(1 + 12))) == "thin page: only 12 words"
