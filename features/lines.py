@@ -13,6 +13,7 @@ PROMO_MIN_RUN = 3
 PROMO_TAIL_SLACK = 3
 PROMO_MIN_WORDS, PROMO_MAX_WORDS = 4, 25
 SHORT_LINE_CHARS = 30
+PROSE_MIN_WORDS = 10
 
 
 def explode_lines(base: pl.DataFrame) -> pl.DataFrame:
@@ -104,6 +105,8 @@ def line_features(lines: pl.DataFrame, head_hits: pl.DataFrame) -> pl.DataFrame:
         (pl.col("ends_ellipsis").sum() / n).alias("ellipsis_line_frac"),
         (pl.col("ends_terminal").sum() / n).alias("terminal_punct_line_frac"),
         ((pl.col("nchars") <= SHORT_LINE_CHARS).sum() / n).alias("short_line_frac"),
+        (pl.col("nchars").filter(pl.col("ends_terminal") & (pl.col("nwords") >= PROSE_MIN_WORDS))
+         .sum() / chars).alias("prose_char_share"),
         n.alias("_nonblank_lines"),
     )
     agg = head_hits.join(agg, on="_row", how="left")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FEATURE_SCHEMA_VERSION = "1.2"
+FEATURE_SCHEMA_VERSION = "1.3"
 
 Direction = Literal["bad_high", "bad_low", "none"]
 Group = Literal["duplication", "error_text", "spam_links", "boilerplate", "quality", "html"]
@@ -138,6 +138,9 @@ FEATURES: tuple[Feature, ...] = (
     _frac("terminal_punct_line_frac", "Share of non-blank lines ending in terminal punctuation "
           "(. ! ? \" ' and CJK 。！？; FineWeb: < 0.12 bad).", "quality", "bad_low",
           "few sentences: only {value} of lines end like a sentence"),
+    _frac("prose_char_share", "Characters in prose lines (at least 10 words, ending in terminal "
+          "punctuation) / characters in non-blank lines: how much of the page reads as running "
+          "text.", "quality", "bad_low", "little running text: {value} of the text is prose"),
     _frac("short_line_frac", "Share of non-blank lines of at most 30 characters (FineWeb: "
           "> 0.67 bad).", "quality", "bad_high", "fragmented text: {value} of lines are short"),
     Feature("newline_word_ratio", "Non-blank lines / words (FineWeb list ratio: > 0.3 bad).",
