@@ -109,7 +109,20 @@ def evaluate(oof: OutOfFold, y: np.ndarray, defects: list[str],
         "review_share": float((decisions == "review").mean()),
         "reject_share": float((decisions == "reject").mean()),
         "defect_recall": defect_recall(y, defects, ~publish),
+        "recall_at_precision": recall_at_precision(oof.proba, y),
     }
+
+
+def recall_at_precision(proba: np.ndarray, y: np.ndarray,
+                        targets: tuple[float, ...] = (0.80, 0.85, 0.90, 0.95)) -> dict[str, float]:
+    """Best publish recall whose precision reaches each target: the trade-off a user picks
+    from with `retrain --target-precision`."""
+    order = np.argsort(-proba)
+    tp = np.cumsum(y[order])
+    precision = tp / np.arange(1, len(y) + 1)
+    recall = tp / max(1, int(y.sum()))
+    return {f"{t:.2f}": float(recall[precision >= t].max()) if (precision >= t).any() else 0.0
+            for t in targets}
 
 
 def evaluate_rules(feats: pl.DataFrame, y: np.ndarray, defects: list[str]) -> dict[str, Any]:

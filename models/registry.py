@@ -180,6 +180,12 @@ def render_card_md(card: dict[str, Any]) -> str:
     ]
     for key in ("roc_auc", "pr_auc", "precision_publish", "recall_publish"):
         lines.append(f"| {key} | {m[key]:.3f} | {r[key]:.3f} |")
+    if "recall_at_precision" in m:
+        lines += ["", "Publish recall reachable at a given publish precision (out of fold):", "",
+                  "| precision | " + " | ".join(m["recall_at_precision"]) + " |",
+                  "|---|" + "---|" * len(m["recall_at_precision"]),
+                  "| recall | " + " | ".join(f"{v:.3f}" for v in m["recall_at_precision"].values())
+                  + " |"]
     lines += ["", "Recall of not-publishable pages kept out of 'publish', per defect tag:", "",
               "| defect | pages | model | rules baseline |", "|---|---|---|---|"]
     for tag, v in m["defect_recall"].items():

@@ -70,3 +70,14 @@ def test_other_feature_schema_is_refused(registry: Path) -> None:
 def test_unknown_version_is_refused(registry: Path) -> None:
     with pytest.raises(ModelError, match="unknown model version"):
         load_model("1999-01-01.1", registry=registry)
+
+
+def test_recall_at_precision_on_a_hand_ranked_list() -> None:
+    import numpy as np
+
+    from models.evaluate import recall_at_precision
+
+    y = np.array([1, 1, 0, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.1])
+    # top 2: precision 1.0, recall 2/3; top 4: precision 0.75, recall 1.0
+    assert recall_at_precision(p, y, (0.7, 0.8)) == {"0.70": 1.0, "0.80": 2 / 3}
