@@ -69,14 +69,14 @@ FEATURES: tuple[Feature, ...] = (
         _frac(f"top_{n}gram_char_frac", f"Characters covered by all occurrences of the most "
               f"frequent word {n}-gram / characters of all words; 0 unless it occurs twice "
               f"(Gopher top n-gram; threshold {t}).", "duplication", "bad_high",
-              f"repeated phrase: the most frequent {n}-word phrase covers {{value}} of the text")
+              f"duplicated phrase: the most frequent {n}-word phrase covers {{value}} of the text")
         for n, t in _GOPHER_TOP.items()
     ),
     *(
         _frac(f"dup_{n}gram_char_frac", f"Characters of words covered by any word {n}-gram that "
               f"occurs more than once (all occurrences, overlaps counted once) / characters of "
               f"all words (Gopher duplicate n-gram; threshold {t}).", "duplication", "bad_high",
-              f"repeated passages: {{value}} of the text is inside repeated {n}-word sequences")
+              f"duplicated passages: {{value}} of the text is inside repeated {n}-word sequences")
         for n, t in _GOPHER_DUP.items()
     ),
     # --- error, soft-404 and wall text ------------------------------------------------------

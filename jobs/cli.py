@@ -32,7 +32,7 @@ app = typer.Typer(
 label_app = typer.Typer(help="The labelling loop: export pages worth a human look, import "
                              "their labels for the next retrain.", no_args_is_help=True)
 app.add_typer(label_app, name="label")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message a line: schedulers grep logs
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -78,6 +78,10 @@ def nightly(
         raise _fail(f"--date must be YYYY-MM-DD, got {date!r}", EXIT_USAGE) from None
     if engine not in ("local", "ray"):
         raise _fail(f"--engine must be local or ray, got {engine!r}", EXIT_USAGE)
+    if ray_address and ray_address.startswith("ray://"):
+        raise _fail("--ray-address ray://... (Ray Client) cannot run Ray Data: run the job on a "
+                    "cluster node with --ray-address auto, or HOST:PORT (docs/scale-out.md)",
+                    EXIT_USAGE)
     if batch_size < 1 or workers < 0:
         raise _fail("--batch-size must be >= 1 and --workers >= 0", EXIT_USAGE)
     cfg = NightlyConfig(list(inputs), out, date, model, workers, batch_size, wait, engine,

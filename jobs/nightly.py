@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,15 @@ from typing import Any
 from features.phrases import phrase_lists_digest
 from features.schema import FEATURE_SCHEMA_VERSION
 from jobs import __version__
-from jobs.partition import Staging, check_writable, partition_lock
+from jobs.partition import (
+    ResourceError,
+    Staging,
+    bind_to_parent,
+    check_memory,
+    check_writable,
+    partition_lock,
+    write_atomic,
+)
 from jobs.readers import Input, detect_input, read_input
 from models.registry import LoadedModel, load_model
 
@@ -59,9 +68,14 @@ def file_digest(path: Path) -> str:
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for f in files:
         h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
-        with f.open("rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                h.update(chunk)
+        try:
+            with f.open("rb") as fh:
+                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError as exc:
+            # An unreadable file is quarantined by the reader, not a crash of the run; its
+            # error still goes into the run key so a repaired file is not "already done".
+            h.update(f"unreadable: {exc.strerror or exc}".encode())
     return h.hexdigest()
 
 
@@ -92,9 +106,13 @@ def iter_batches(inputs: list[Input], batch_size: int) -> Iterator[Batch]:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(model_version: str | None, registry: str | None) -> None:
+def _init_worker(model_version: str | None, registry: str | None,
+                 parent_pid: int | None = None) -> None:
     from models.registry import REGISTRY_DIR
 
+    if parent_pid is not None:  # local pool: never outlive (and write after) a killed run
+        bind_to_parent(parent_pid)
+    check_memory()  # caps malloc arenas under `ulimit -v` in this process too
     _WORKER["model"] = load_model(model_version, Path(registry) if registry else REGISTRY_DIR)
 
 
@@ -121,6 +139,7 @@ def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | No
     inputs = resolve_inputs(cfg.inputs)
     in_bytes = sum(input_size(i.path) for i in inputs)
     check_writable(cfg.out, need_bytes=in_bytes)
+    check_memory()
     kwargs = {"registry": registry} if registry else {}
     loaded = load_model(cfg.model_version, **kwargs)  # verify before any work
     with partition_lock(cfg.out, cfg.date, wait=cfg.wait_for_lock):
@@ -141,7 +160,8 @@ def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | No
         t_commit = time.perf_counter()
         dest = staging.commit(run)
         run["timings"]["commit"] = round(time.perf_counter() - t_commit, 3)
-        (dest / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True))
+        # Atomic: the partition is already visible, a kill here must not leave half a file.
+        write_atomic(dest / "run.json", json.dumps(run, indent=2, sort_keys=True).encode())
     return NightlyResult(dest, run)
 
 
@@ -151,7 +171,7 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, loaded: Lo
     if cfg.engine == "ray":
         from jobs.engine_ray import run_batches_on_ray
 
-        return run_batches_on_ray(cfg, inputs, staging, registry, on_progress)
+        return run_batches_on_ray(cfg, inputs, staging, registry, on_progress, loaded=loaded)
     workers = cfg.workers or os.cpu_count() or 1
     staging_args = (staging.out, staging.date, staging.run_key)
     metas: list[dict[str, Any]] = []
@@ -187,7 +207,7 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, loaded: Lo
         with ProcessPoolExecutor(
             max_workers=workers, mp_context=mp.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(loaded.version, str(registry) if registry else None),
+            initargs=(loaded.version, str(registry) if registry else None, os.getpid()),
         ) as pool:
             pending: set[Future] = set()
             while True:
@@ -206,6 +226,11 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, loaded: Lo
                         note(f.result())
             for f in pending:
                 note(f.result())
+    except BrokenProcessPool as exc:
+        # A worker was killed (out of memory under a limit, the OOM killer, a crash in native
+        # code): report it as a failed run with a message; finished batches stay for a rerun.
+        raise ResourceError(f"a worker process died abruptly ({exc}); out of memory? "
+                            "finished batches are kept: rerun to resume") from exc
     finally:
         for k, v in env_before.items():
             if v is None:

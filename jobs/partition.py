@@ -3,19 +3,28 @@
 Layout under ``OUT``::
 
     OUT/date=YYYY-MM-DD/            the committed partition (appears whole, by a rename)
-    OUT/.staging/date=YYYY-MM-DD/   work in progress: parts/batch-NNNNNN/ and final/
+    OUT/.staging/date=YYYY-MM-DD/   work in progress: run_key, parts/batch-NNNNNN/ and final/
     OUT/.locks/date=YYYY-MM-DD.lock held (flock) by the run writing that partition
+
+Also the resource checks a run makes before it starts (disk, address space) and the tie that
+keeps worker processes from outliving the run that holds the partition lock.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import fcntl
 import json
 import os
+import resource
 import shutil
+import signal
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +39,14 @@ class OutputError(RuntimeError):
     """The output location cannot be written."""
 
 
+class ResourceError(OutputError):
+    """The machine cannot take the run (address-space limit, a worker killed for memory).
+
+    A subclass of OutputError so every caller that reports an unwritable output as a clean
+    failure (exit 1 with a message) reports this one the same way.
+    """
+
+
 def partition_name(date: str) -> str:
     return f"date={date}"
 
@@ -38,9 +55,12 @@ def check_writable(out: Path, need_bytes: int = 0) -> None:
     """Fail before any work when OUT cannot take the run's output."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-probe-{os.getpid()}"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        # An unnamed temporary file (O_TMPFILE on Linux): a run killed right here leaves no
+        # probe file behind in OUT.
+        with tempfile.TemporaryFile(dir=out) as probe:
+            probe.write(b"ok")
+            probe.flush()
+            os.fsync(probe.fileno())
     except OSError as exc:
         raise OutputError(f"cannot write to output directory {out}: {exc.strerror or exc}") from exc
     free = shutil.disk_usage(out).free
@@ -48,6 +68,64 @@ def check_writable(out: Path, need_bytes: int = 0) -> None:
         raise OutputError(f"not enough free space in {out}: {free / 2**20:.0f} MiB free, this "
                           f"run needs about {need_bytes / 2**20:.0f} MiB")
 
+
+# --- memory ------------------------------------------------------------------------------------
+
+# Address space one pagescore process needs under `ulimit -v` once malloc arenas are capped
+# (below). Measured on data/sample, 2 cores, --workers 1 and 2: VmPeak 1.00-1.09 GiB; the run
+# fails at `ulimit -v 1000000` (KiB) and completes at 1100000. Without the cap it needed
+# ~1.8 GiB. polars and OpenMP start a thread (stack + arena share) per core, hence the slope;
+# the margin covers bigger batches and pages, not arbitrary ones.
+MIN_ADDRESS_SPACE = 1152 * 2**20
+ADDRESS_SPACE_PER_CORE = 32 * 2**20
+_M_ARENA_MAX = -8  # mallopt parameter number from glibc's malloc.h
+
+
+def address_space_needed() -> int:
+    return MIN_ADDRESS_SPACE + ADDRESS_SPACE_PER_CORE * (os.cpu_count() or 1)
+
+
+def check_memory() -> None:
+    """Fail early and clearly when an address-space limit (`ulimit -v`) is too small.
+
+    Under such a limit a failed allocation inside polars or LightGBM aborts the process (Rust
+    aborts on allocation failure; some C code segfaults), which no handler can turn into a
+    clean exit. glibc reserves 64 MiB of address space per malloc arena and creates up to 8
+    arenas per core, so under a limit we first cap the arenas: that halves what the job needs
+    without costing memory, only some allocator contention between threads.
+    """
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return
+    if sys.platform.startswith("linux"):
+        with suppress(OSError, AttributeError):  # not glibc: nothing to cap
+            ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 2)
+    need = address_space_needed()
+    if soft < need:
+        raise ResourceError(
+            f"address-space limit (ulimit -v) of {soft / 2**20:.0f} MiB is below the "
+            f"{need / 2**20:.0f} MiB a pagescore process needs; raise it (each worker process "
+            "gets the same limit)"
+        )
+
+
+def bind_to_parent(parent_pid: int) -> None:
+    """Make this worker process die when the run that started it dies (Linux).
+
+    A SIGKILLed run cannot shut its process pool down; its workers would otherwise finish the
+    batches already handed to them, writing into a staging area a rerun may have taken over,
+    and then wait on the dead pool's queue forever. The kernel sends SIGKILL to this process
+    when its parent exits (the pool starts workers from the main thread, which lives as long
+    as the process).
+    """
+    if sys.platform.startswith("linux"):
+        with suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+
+
+# --- one run per partition ---------------------------------------------------------------------
 
 @contextmanager
 def partition_lock(out: Path, date: str, wait: bool = False) -> Iterator[None]:
@@ -76,7 +154,12 @@ def partition_lock(out: Path, date: str, wait: bool = False) -> Iterator[None]:
 
 
 class Staging:
-    """Work area of one partition's run; parts survive a crash so a rerun resumes."""
+    """Work area of one partition's run; parts survive a crash so a rerun resumes.
+
+    The ``run_key`` file is what makes parts resumable: it is written after the area is
+    clean and removed before the area is removed, so a half-deleted area (a run killed in the
+    middle of a cleanup) never looks like finished work.
+    """
 
     def __init__(self, out: Path, date: str, run_key: str):
         self.out = out
@@ -85,20 +168,32 @@ class Staging:
         self.root = out / ".staging" / partition_name(date)
         self.parts = self.root / "parts"
         self.final = self.root / "final"
+        self.key_file = self.root / "run_key"
+        self.previous = self.root / "previous"
+        self.dest = out / partition_name(date)
 
     def prepare(self) -> int:
         """Keep parts of an interrupted run with the same key, else start clean.
         Returns the number of completed batches found."""
-        key_file = self.root / "run_key"
-        if self.root.exists() and (not key_file.exists() or key_file.read_text() != self.run_key):
-            shutil.rmtree(self.root)
-        self.parts.mkdir(parents=True, exist_ok=True)
-        if not key_file.exists():
-            _write_atomic(key_file, self.run_key.encode())
+        if self.previous.is_dir() and not self.dest.exists():
+            # A commit without rename-exchange was killed between its two renames: put the
+            # last complete partition back rather than leave none.
+            os.replace(self.previous, self.dest)
+        if self.root.exists() and self._key_on_disk() != self.run_key:
+            self._remove()
+        try:
+            self.parts.mkdir(parents=True, exist_ok=True)
+            if not self.key_file.exists():
+                write_atomic(self.key_file, self.run_key.encode())
+        except OSError as exc:
+            raise OutputError(f"cannot write to {self.root}: {exc.strerror or exc}") from exc
+        for leftover in self.root.glob(".*.tmp"):  # write_atomic's temp of a killed run
+            leftover.unlink(missing_ok=True)
         for leftover in self.parts.glob("*.tmp"):
             shutil.rmtree(leftover, ignore_errors=True)
         shutil.rmtree(self.final, ignore_errors=True)
-        return sum(1 for _ in self.parts.glob("batch-*"))
+        shutil.rmtree(self.previous, ignore_errors=True)
+        return len(self.batch_dirs())
 
     def batch_dir(self, index: int) -> Path:
         return self.parts / f"batch-{index:06d}"
@@ -110,60 +205,116 @@ class Staging:
                     meta: dict[str, Any]) -> None:
         """All files of a batch appear together: written in a temp dir, then one rename."""
         tmp = self.parts / f"batch-{index:06d}.{os.getpid()}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        for name, df in tables.items():
-            df.write_parquet(tmp / f"{name}.parquet", compression="zstd")
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        _fsync_dir_files(tmp)
-        os.replace(tmp, self.batch_dir(index))
+        try:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            for name, df in tables.items():
+                df.write_parquet(tmp / f"{name}.parquet", compression="zstd")
+            (tmp / "meta.json").write_text(json.dumps(meta))
+            _fsync_dir_files(tmp)
+            if self._key_on_disk() != self.run_key:
+                # The staging area was reset for another run (this process outlived its own
+                # run): its rows belong to other inputs and must not become part of this one.
+                raise OutputError(f"staging {self.root} now belongs to another run; batch "
+                                  f"{index} of run {self.run_key} dropped")
+            try:
+                os.replace(tmp, self.batch_dir(index))
+            except OSError as exc:
+                # Another process of the same run key (a leftover worker of a killed attempt)
+                # wrote this batch first; same key means same inputs, model and batch, so the
+                # same rows: keep theirs.
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not self.is_done(index):
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
+        except Exception as exc:
+            shutil.rmtree(tmp, ignore_errors=True)  # a full disk gets its space back
+            err = _output_error(exc, f"cannot write batch {index} to {self.parts}")
+            if err is exc:
+                raise
+            raise err from exc
 
     def batch_dirs(self) -> list[Path]:
         return sorted(self.parts.glob("batch-[0-9][0-9][0-9][0-9][0-9][0-9]"))
 
     def commit(self, run_json: dict[str, Any]) -> Path:
         """Concatenate parts into final/, then swap final/ in as OUT/date=D."""
-        self.final.mkdir(parents=True, exist_ok=True)
-        dirs = self.batch_dirs()
-        for name in ("scores", "texts", "quarantine"):
-            files = [str(d / f"{name}.parquet") for d in dirs]
-            target = self.final / f"{name}.parquet"
-            if files:
-                concat_parquet(files, target)
-            else:
-                pl.DataFrame().write_parquet(target)
-        _write_atomic(self.final / "run.json",
-                      json.dumps(run_json, indent=2, sort_keys=True).encode())
-        _fsync_dir_files(self.final)
-        dest = self.out / partition_name(self.date)
-        old = self.root / "previous"
-        if dest.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(dest, old)
-        os.replace(self.final, dest)
+        try:
+            self.final.mkdir(parents=True, exist_ok=True)
+            dirs = self.batch_dirs()
+            for name in ("scores", "texts", "quarantine"):
+                files = [str(d / f"{name}.parquet") for d in dirs]
+                target = self.final / f"{name}.parquet"
+                if files:
+                    pl.scan_parquet(files).sink_parquet(target, compression="zstd")
+                else:
+                    pl.DataFrame().write_parquet(target)
+            write_atomic(self.final / "run.json",
+                          json.dumps(run_json, indent=2, sort_keys=True).encode())
+            _fsync_dir_files(self.final)
+        except Exception as exc:
+            shutil.rmtree(self.final, ignore_errors=True)  # give the space back; parts stay
+            err = _output_error(exc, f"cannot write the partition under {self.final}")
+            if err is exc:
+                raise
+            raise err from exc
+        if self.dest.exists():
+            # One atomic swap where the filesystem can (renameat2 RENAME_EXCHANGE): readers see
+            # the old partition or the new one, never none; final/ then holds the old one.
+            if not _exchange(self.final, self.dest):
+                os.replace(self.dest, self.previous)
+                os.replace(self.final, self.dest)
+        else:
+            os.replace(self.final, self.dest)
+        _fsync_dir(self.out)
+        self._remove()
+        return self.dest
+
+    def _key_on_disk(self) -> str | None:
+        try:
+            return self.key_file.read_text()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def _remove(self) -> None:
+        """Delete the staging area; its key goes first so a kill mid-way leaves no
+        resumable-looking half."""
+        self.key_file.unlink(missing_ok=True)
+        if self.root.exists():
+            _fsync_dir(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
-        return dest
 
 
-def concat_parquet(files: list[str], target: Path) -> None:
-    """Append the parts' row groups one at a time: memory stays at one batch whatever the
-    run's size (a polars scan+sink held several hundred MB more at 100k pages)."""
-    import pyarrow.parquet as pq
-
-    writer: pq.ParquetWriter | None = None
-    try:
-        for f in files:
-            part = pq.ParquetFile(f)
-            if writer is None:
-                writer = pq.ParquetWriter(target, part.schema_arrow, compression="zstd")
-            for i in range(part.num_row_groups):
-                writer.write_table(part.read_row_group(i))
-    finally:
-        if writer is not None:
-            writer.close()
+def _output_error(exc: Exception, what: str) -> Exception:
+    """Turn an I/O failure (full disk, read-only, quota) into an OutputError with its cause;
+    anything else (a polars bug, a schema mismatch) stays what it is."""
+    if isinstance(exc, OutputError):
+        return exc
+    if isinstance(exc, OSError):
+        return OutputError(f"{what}: {exc.strerror or exc}")
+    if "os error" in str(exc) or "IO error" in str(exc):
+        return OutputError(f"{what}: {exc}")
+    return exc
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False where that is not supported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:  # glibc < 2.28
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # e.g. NFS, old kernels
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` in one rename: a reader (or a kill) never sees half."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("wb") as fh:
         fh.write(data)
@@ -177,6 +328,10 @@ def _fsync_dir_files(directory: Path) -> None:
         if f.is_file():
             with f.open("rb") as fh:
                 os.fsync(fh.fileno())
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
