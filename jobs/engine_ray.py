@@ -28,12 +28,19 @@ import json
 import os
 import pickle
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from jobs.nightly import Batch, NightlyConfig, _init_worker, _run_batch, _skipped, iter_batches
+from jobs.nightly import (
+    Batch,
+    BatchLog,
+    NightlyConfig,
+    _init_worker,
+    _run_batch,
+    _skipped,
+    iter_batches,
+)
 from jobs.partition import Staging
 from jobs.readers import Input
 from models.registry import REGISTRY_DIR, LoadedModel, ModelError, read_index
@@ -119,27 +126,17 @@ def run_batches_on_ray(cfg: NightlyConfig, inputs: list[Input], staging: Staging
             "Run pagescore on a node of the cluster with --ray-address auto (or HOST:6379), "
             "e.g. through `ray job submit`"
         )
-    metas: list[dict[str, Any]] = []
-    done_records = 0
-
-    def note(meta: dict[str, Any]) -> None:
-        nonlocal done_records
-        metas.append(meta)
-        done_records += meta["pages"] + meta["quarantined"]
-        if on_progress:
-            on_progress(done_records, meta["index"])
+    log = BatchLog(on_progress)
 
     # Skip the finished prefix before starting Ray: resuming a run that only lacked its
     # commit then costs no cluster start (about 4 s and 1.4 GB for a local Ray).
-    batches = iter_batches(inputs, cfg.batch_size)
-    t = time.perf_counter()
+    batches = log.timed(iter_batches(inputs, cfg.batch_size))
     first = next(batches, None)
     while first is not None and staging.is_done(first.index):
-        note(_skipped(staging, first))
+        log.add(_skipped(staging, first))
         first = next(batches, None)
-    read_s = time.perf_counter() - t
     if first is None:
-        return read_s, metas
+        return log.read_s, log.metas
 
     version, sha = _model_identity(cfg, registry, loaded)
     # Absolute paths: worker processes run inside the unpacked working_dir, not our cwd.
@@ -158,8 +155,8 @@ def run_batches_on_ray(cfg: NightlyConfig, inputs: list[Input], staging: Staging
             for meta in _pipeline(feeder, workers, staging_args, version, sha, registry_arg):
                 feeder.done_one()
                 for skipped in feeder.take_skipped():
-                    note(skipped)
-                note(meta)
+                    log.add(skipped)
+                log.add(meta)
         except ray.exceptions.RayError as exc:
             model_error = _model_error_in(exc)
             if model_error is None:
@@ -168,10 +165,10 @@ def run_batches_on_ray(cfg: NightlyConfig, inputs: list[Input], staging: Staging
         finally:
             feeder.stop()
         for skipped in feeder.take_skipped():
-            note(skipped)
+            log.add(skipped)
         if feeder.error is not None:
             raise feeder.error
-        return read_s + feeder.read_s, metas
+        return log.read_s, log.metas  # log.timed also timed the feeder thread's reads
     finally:
         if owned:  # a local Ray stops; a cluster we joined only loses this driver
             ray.shutdown()
@@ -198,15 +195,12 @@ class _Feeder(threading.Thread):
         self._resumed: collections.deque[dict[str, Any]] = collections.deque()
         # num_cpus=0: the queue only moves bytes and must not hold a CPU an actor needs.
         self.queue = Queue(maxsize=window, actor_options={"num_cpus": 0})
-        self.read_s = 0.0
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
             while not self._halt.is_set():
-                t = time.perf_counter()
                 batch = next(self._batches, None)
-                self.read_s += time.perf_counter() - t
                 if batch is None:
                     break
                 if self._staging.is_done(batch.index):  # resume: finished in an earlier try

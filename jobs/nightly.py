@@ -46,6 +46,32 @@ class NightlyConfig:
 
 
 @dataclass
+class BatchLog:
+    """What the engines report as batches finish: metas, records done, time spent reading."""
+
+    on_progress: Callable[[int, int], None] | None = None
+    metas: list[dict[str, Any]] = field(default_factory=list)
+    records: int = 0
+    read_s: float = 0.0
+
+    def add(self, meta: dict[str, Any]) -> None:
+        self.metas.append(meta)
+        self.records += meta["pages"] + meta["quarantined"]
+        if self.on_progress:
+            self.on_progress(self.records, meta["index"])
+
+    def timed(self, batches: Iterator[Batch]) -> Iterator[Batch]:
+        """The batches, with the time spent producing them (reading) added to ``read_s``."""
+        while True:
+            t = time.perf_counter()
+            batch = next(batches, None)
+            self.read_s += time.perf_counter() - t
+            if batch is None:
+                return
+            yield batch
+
+
+@dataclass
 class Batch:
     index: int
     pages: list[dict[str, Any]]
@@ -174,29 +200,14 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, loaded: Lo
         return run_batches_on_ray(cfg, inputs, staging, registry, on_progress, loaded=loaded)
     workers = cfg.workers or os.cpu_count() or 1
     staging_args = (staging.out, staging.date, staging.run_key)
-    metas: list[dict[str, Any]] = []
-    read_s = 0.0
-    done_pages = 0
-
-    def note(meta: dict[str, Any]) -> None:
-        nonlocal done_pages
-        metas.append(meta)
-        done_pages += meta["pages"] + meta["quarantined"]
-        if on_progress:
-            on_progress(done_pages, meta["index"])
-
-    batches = iter_batches(inputs, cfg.batch_size)
+    log = BatchLog(on_progress)
+    batches = log.timed(iter_batches(inputs, cfg.batch_size))
     if workers == 1:
         _WORKER["model"] = loaded
-        while True:
-            t = time.perf_counter()
-            batch = next(batches, None)
-            read_s += time.perf_counter() - t
-            if batch is None:
-                break
-            note(_skipped(staging, batch) if staging.is_done(batch.index)
-                 else _run_batch(staging_args, batch))
-        return read_s, metas
+        for batch in batches:
+            log.add(_skipped(staging, batch) if staging.is_done(batch.index)
+                    else _run_batch(staging_args, batch))
+        return log.read_s, log.metas
 
     # Worker processes start with one polars/BLAS thread each: processes already use the cores.
     env_before = {k: os.environ.get(k) for k in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS")}
@@ -210,22 +221,17 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, loaded: Lo
             initargs=(loaded.version, str(registry) if registry else None, os.getpid()),
         ) as pool:
             pending: set[Future] = set()
-            while True:
-                t = time.perf_counter()
-                batch = next(batches, None)
-                read_s += time.perf_counter() - t
-                if batch is None:
-                    break
+            for batch in batches:
                 if staging.is_done(batch.index):
-                    note(_skipped(staging, batch))
+                    log.add(_skipped(staging, batch))
                     continue
                 pending.add(pool.submit(_run_batch, staging_args, batch))
                 if len(pending) >= 2 * workers:  # bounded memory: at most 2 batches per worker
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for f in finished:
-                        note(f.result())
+                        log.add(f.result())
             for f in pending:
-                note(f.result())
+                log.add(f.result())
     except BrokenProcessPool as exc:
         # A worker was killed (out of memory under a limit, the OOM killer, a crash in native
         # code): report it as a failed run with a message; finished batches stay for a rerun.
@@ -237,7 +243,7 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, loaded: Lo
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return read_s, metas
+    return log.read_s, log.metas
 
 
 def _skipped(staging: Staging, batch: Batch) -> dict[str, Any]:
