@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import polars as pl
 
 from features.chars import char_features
@@ -63,11 +61,3 @@ def marked_features(pages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
     return feats, lines
 
-
-def clip_to_ranges(feats: pl.DataFrame) -> pl.DataFrame:
-    """Clamp to declared ranges (guards float round-off, never hides a bug: tests check raw)."""
-    from features.schema import FEATURES
-
-    return feats.with_columns(
-        pl.col(f.name).clip(f.lo, f.hi if math.isfinite(f.hi) else None) for f in FEATURES
-    )

@@ -16,17 +16,23 @@ SHORT_LINE_CHARS = 30
 PROSE_MIN_WORDS = 10
 
 
+def split_lines(base: pl.DataFrame) -> pl.DataFrame:
+    """Every line of every page, blank ones included, in order: ``_row``, ``raw`` (as written,
+    CR removed) and ``line`` (stripped). The one place that says what a line is."""
+    return (
+        base.select(
+            "_row",
+            pl.col("text").str.replace_all("\r", "", literal=True).str.split("\n").alias("raw"),
+        )
+        .explode("raw")
+        .with_columns(pl.col("raw").str.strip_chars().alias("line"))
+    )
+
+
 def explode_lines(base: pl.DataFrame) -> pl.DataFrame:
     """One row per non-blank line: ``_row``, ``line`` (stripped), ``nb_idx`` (index among the
     page's non-blank lines), ``para`` (paragraph number within the page)."""
-    lines = (
-        base.select(
-            "_row",
-            pl.col("text").str.replace_all("\r", "", literal=True).str.split("\n").alias("line"),
-        )
-        .explode("line")
-        .with_columns(pl.col("line").str.strip_chars())
-    )
+    lines = split_lines(base).drop("raw")
     blank = pl.col("line") == ""
     lines = lines.with_columns(blank.cum_sum().alias("para")).filter(~blank)
     return lines.with_columns(

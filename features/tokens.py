@@ -20,15 +20,6 @@ TERMINAL_PUNCT = ('.', '!', '?', '"', "'", '。', '！', '？', '”', '»', '�
 ELLIPSES = ("...", "…")
 
 
-def split_lines(text: pl.Expr) -> pl.Expr:
-    """Lines of a page, without the trailing carriage return of CRLF text."""
-    return text.str.split("\n")
-
-
-def count_words(text: pl.Expr) -> pl.Expr:
-    return text.str.count_matches(WORD_PATTERN)
-
-
 def row_key(hash_expr: pl.Expr, row: pl.Expr) -> pl.Expr:
     """A 64-bit key unique to (page, value): lets global polars ops act per page."""
     return hash_expr ^ (row.cast(pl.UInt64) * pl.lit(0x9E3779B97F4A7C15, dtype=pl.UInt64))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from features.phrases import load_words
-from features.tokens import ELLIPSES, row_key
+from features.tokens import row_key
 
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 
@@ -45,6 +45,3 @@ def word_features(words: pl.DataFrame) -> pl.DataFrame:
         ).alias("symbol_word_ratio"),
     )
 
-
-def ellipsis_tokens() -> tuple[str, ...]:
-    return ELLIPSES

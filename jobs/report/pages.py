@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from features.lines import explode_lines, mark_lines
+from features.lines import explode_lines, mark_lines, split_lines
 from features.schema import FEATURES, Group
 
 TABLE_ROWS = 5000
@@ -68,12 +68,9 @@ def lowest_pages(partition: Path, limit: int = TABLE_ROWS) -> tuple[list[dict[st
 
 
 def _split_lines(base: pl.DataFrame) -> pl.DataFrame:
-    """Every line (blank ones too) with its index among the page's non-blank lines, split and
-    stripped exactly as ``explode_lines`` does so the two line numberings agree."""
-    lines = (base.select("_row", pl.col("text").str.replace_all("\r", "", literal=True)
-                         .str.split("\n").alias("raw"))
-             .explode("raw")
-             .with_columns((pl.col("raw").str.strip_chars() != "").alias("_nb")))
+    """Every line (blank ones too) with its index among the page's non-blank lines, from the
+    features' own ``split_lines`` so the two line numberings agree."""
+    lines = split_lines(base).with_columns((pl.col("line") != "").alias("_nb")).drop("line")
     return lines.with_columns(
         pl.when(pl.col("_nb"))
         .then(pl.col("_nb").cast(pl.UInt32).cum_sum().over("_row") - 1)
