@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 from rich.console import Console
 from rich.table import Table
 
@@ -24,12 +23,10 @@ def print_run_summary(partition: Path, run: dict[str, Any], console: Console | N
     table.add_row("wall time", f"{run['timings']['wall']:.1f} s")
     console.print(table)
     console.print(f"output: {partition}", soft_wrap=True, highlight=False)
-    scores = partition / "scores.parquet"
     if c["scored"]:
-        top = (pl.scan_parquet(scores).select(pl.col("reasons").explode())
-               .drop_nulls()
-               .select(pl.col("reasons").str.replace(r"[:(].*$", "").str.strip_chars())
-               .group_by("reasons").len().sort("len", descending=True).head(5).collect())
+        from jobs.report.summary import top_reasons_query
+
+        top = top_reasons_query(partition / "scores.parquet", 5).collect()
         if top.height:
             t2 = Table(title="top reasons")
             t2.add_column("reason")

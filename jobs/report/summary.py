@@ -34,6 +34,18 @@ def normalised_reason(expr: pl.Expr) -> pl.Expr:
     return expr.str.extract(r"^([^:]*)", 1).str.strip_chars()
 
 
+def top_reasons_query(scores: Path, n: int) -> pl.LazyFrame:
+    """Pages per normalised reason, most frequent first (``reason``, ``len``)."""
+    # Normalise and de-duplicate inside each page's list before exploding: counts pages per
+    # reason and never materialises the long evidence snippets of a big run.
+    return (_scan(scores, ["reasons"])
+            .select(pl.col("reasons").list.eval(normalised_reason(pl.element()))
+                    .list.unique().alias("reason"))
+            .explode("reason").drop_nulls("reason")
+            .group_by("reason").len()
+            .sort(["len", "reason"], descending=[True, False]).head(n))
+
+
 def _scan(path: Path, columns: list[str]) -> pl.LazyFrame:
     return pl.scan_parquet(path).select(columns)
 
@@ -68,14 +80,7 @@ def _queries(scores: Path) -> dict[str, pl.LazyFrame]:
                     .alias("bin"), "decision")
             .group_by("bin", "decision").len())
     decisions = _scan(scores, ["decision"]).group_by("decision").len()
-    # Normalise and de-duplicate inside each page's list before exploding: counts pages per
-    # reason and never materialises the long evidence snippets of a big run.
-    reasons = (_scan(scores, ["reasons"])
-               .select(pl.col("reasons").list.eval(normalised_reason(pl.element()))
-                       .list.unique().alias("reason"))
-               .explode("reason").drop_nulls("reason")
-               .group_by("reason").len()
-               .sort(["len", "reason"], descending=[True, False]).head(TOP_REASONS))
+    reasons = top_reasons_query(scores, TOP_REASONS)
     sources = (_scan(scores, ["source", "score", "decision"]).group_by("source").agg(
         pl.len().alias("pages"), score.mean().alias("mean_score"),
         *((pl.col("decision") == d).sum().alias(d) for d in DECISIONS),
