@@ -163,15 +163,15 @@ def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | No
     """Run (or resume) one partition. Raises InputError/OutputError/PartitionBusy/ModelError."""
     started = time.time()
     inputs = resolve_inputs(cfg.inputs)
-    in_bytes = sum(input_size(i.path) for i in inputs)
-    check_writable(cfg.out, need_bytes=in_bytes)
+    sizes = [input_size(i.path) for i in inputs]  # a folder's size walks it: once per run
+    check_writable(cfg.out, need_bytes=sum(sizes))
     check_memory()
     kwargs = {"registry": registry} if registry else {}
     loaded = load_model(cfg.model_version, **kwargs)  # verify before any work
     with partition_lock(cfg.out, cfg.date, wait=cfg.wait_for_lock):
         t_hash = time.perf_counter()
-        input_meta = [{"path": str(i.path), "format": i.kind, "bytes": input_size(i.path),
-                       "sha256": file_digest(i.path)} for i in inputs]
+        input_meta = [{"path": str(i.path), "format": i.kind, "bytes": size,
+                       "sha256": file_digest(i.path)} for i, size in zip(inputs, sizes, strict=True)]
         hash_s = time.perf_counter() - t_hash
         run_key = hashlib.sha256(json.dumps({
             "inputs": input_meta, "model": loaded.sha256, "schema": FEATURE_SCHEMA_VERSION,
