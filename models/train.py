@@ -21,11 +21,14 @@ from models.augment import augment
 from models.candidates import DEFAULT_PARAMS, make_estimator
 from models.estimator import PagescoreModel
 from models.evaluate import (
+    N_REPEATS,
     choose_thresholds,
     evaluate,
     evaluate_rules,
     grouped_folds,
+    min_pages,
     out_of_fold,
+    repeated_out_of_fold,
 )
 from models.registry import ModelError, read_index, register, registry_dir
 
@@ -98,7 +101,12 @@ def retrain(table: pl.DataFrame, *, target_precision: float = 0.95, force: bool 
             step(f"cross-validating {kind} on {len(folds_all)} folds grouped by source")
             oof = out_of_fold(kind, DEFAULT_PARAMS[kind], X_all, y_all, folds_all,
                               FEATURE_NAMES, evaluate_mask=is_real)
-            th = choose_thresholds(oof.proba, y, target_precision)
+            # Metrics and calibration from the seed-0 folds; thresholds from scores averaged
+            # over N_REPEATS fold assignments (one split's few top pages must not decide them).
+            th = choose_thresholds(
+                repeated_out_of_fold(kind, DEFAULT_PARAMS[kind], X_all, y_all, groups,
+                                     FEATURE_NAMES, evaluate_mask=is_real, first=oof),
+                y, target_precision)
             results[kind] = (oof, th, evaluate(oof, y, defects, th))
         best = max(results, key=lambda k: results[k][2][PRIMARY_METRIC])
         oof, thresholds, metrics = results[best]
@@ -126,7 +134,9 @@ def retrain(table: pl.DataFrame, *, target_precision: float = 0.95, force: bool 
         },
         "evaluation": f"{len(folds_all)}-fold StratifiedGroupKFold grouped by source (no "
                       f"source on both sides); metrics, thresholds and Platt calibration on the "
-                      f"out-of-fold scores of the {len(y)} real pages only",
+                      f"out-of-fold scores of the {len(y)} real pages only; thresholds on "
+                      f"out-of-fold scores averaged over {N_REPEATS} fold assignments, each "
+                      f"precision judged on at least {min_pages(target_precision)} pages",
         "calibration": _calibration_report(oof.proba, y, oof.calib_a, oof.calib_b),
         "thresholds": {"publish": thresholds.publish, "reject": thresholds.reject,
                        "target_precision": target_precision},
