@@ -1,8 +1,11 @@
-"""Character-level statistics over the whole text (one regex pass each)."""
+"""Character-level statistics over the whole text: class counts from one native pass
+(``features.kernels.char_counts``), the rest one polars expression each."""
 
 from __future__ import annotations
 
 import polars as pl
+
+from features.kernels import CHAR_COLUMNS, char_counts
 
 # U+FFFD and the commonest UTF-8-read-as-Latin-1/cp1252 sequences (Ã©, â€™, Ð¾, ...).
 MOJIBAKE = r"\x{FFFD}|Ã[\x{80}-\x{BF}\x{A0}-\x{FF}]|â€|Ð[\x{80}-\x{BF}]|Ñ[\x{80}-\x{8F}]"
@@ -10,20 +13,17 @@ URL = r"https?://\S+"
 
 
 def char_features(base: pl.DataFrame) -> pl.DataFrame:
+    counts = char_counts(base.get_column("text"))
     text = pl.col("text")
-    nchars = text.str.len_chars()
-    letters = text.str.count_matches(r"\p{L}")
+    nchars, letters = pl.col("_nchars"), pl.col("_letters")
     denom = pl.max_horizontal(nchars, pl.lit(1))
-    return base.select(
+    return base.with_columns(
+        pl.Series(name, counts[:, k]) for k, name in enumerate(CHAR_COLUMNS)
+    ).select(
         "_row",
-        (text.str.count_matches(r"\p{Lu}") / pl.max_horizontal(letters, pl.lit(1))).alias(
-            "uppercase_char_frac"
-        ),
-        (text.str.count_matches(r"\p{Nd}") / denom).alias("digit_char_frac"),
-        (
-            (nchars - letters - text.str.count_matches(r"[\p{N}\s]"))
-            / denom
-        ).alias("non_alnum_char_frac"),
+        (pl.col("_upper") / pl.max_horizontal(letters, pl.lit(1))).alias("uppercase_char_frac"),
+        (pl.col("_digits") / denom).alias("digit_char_frac"),
+        ((nchars - letters - pl.col("_number_or_space")) / denom).alias("non_alnum_char_frac"),
         ((nchars - text.str.replace_all(URL, "").str.len_chars()) / denom).alias("url_char_frac"),
         (
             text.str.contains("{", literal=True)
@@ -32,5 +32,5 @@ def char_features(base: pl.DataFrame) -> pl.DataFrame:
         .cast(pl.Float64)
         .alias("has_lorem_or_braces"),
         (text.str.count_matches(MOJIBAKE) / denom).alias("replacement_char_frac"),
-        nchars.alias("_nchars"),
+        nchars,
     )

@@ -6,10 +6,12 @@ import polars as pl
 
 from features.chars import char_features
 from features.extract import HTML_FEATURE_DEFAULTS
-from features.lines import explode_lines, line_features, mark_lines
-from features.repetition import ngram_features, paragraph_features
+from features.kernels import line_stats
+from features.lines import explode_lines, line_automaton, line_features, mark_lines
+from features.phrases import load_words
+from features.repetition import NGRAM_WORD_CAP, paragraph_features
 from features.schema import FEATURE_NAMES
-from features.words import explode_words, word_features
+from features.words import GOPHER_STOP_WORDS, word_features
 
 
 def compute_features(pages: pl.DataFrame) -> pl.DataFrame:
@@ -19,6 +21,22 @@ def compute_features(pages: pl.DataFrame) -> pl.DataFrame:
     columns of ``features.extract.HTML_FEATURE_DEFAULTS``. Every value is finite and inside its declared range.
     """
     return marked_features(pages)[0]
+
+
+def scan_lines(base: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Marked non-blank lines, title phrase hits and per-page word statistics of ``base``
+    (``_row`` ascending, ``text``, ``title``): the one way lines are marked, for features and
+    for the report's page view alike."""
+    base = base.sort("_row")
+    n = int(base.get_column("_row").max()) + 1 if base.height else 0
+    lines = explode_lines(base)
+    per_line, per_page = line_stats(
+        lines.get_column("line"), lines.get_column("_row").to_numpy(), n,
+        sorted(load_words("stopwords")), list(GOPHER_STOP_WORDS), NGRAM_WORD_CAP,
+        line_automaton())
+    lines, head_hits = mark_lines(lines.hstack(per_line), base.select("_row", "title"))
+    per_page = per_page.with_columns(pl.int_range(n, dtype=pl.UInt32).alias("_row"))
+    return lines, head_hits, per_page
 
 
 def marked_features(pages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -31,13 +49,11 @@ def marked_features(pages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         .fill_null("")
         .alias("title"),
     )
-    lines, head_hits = mark_lines(explode_lines(base), base.select("_row", "title"))
-    words = explode_words(lines)
+    lines, head_hits, per_page = scan_lines(base)
     parts = [
         line_features(lines, head_hits),
         paragraph_features(base),
-        word_features(words),
-        ngram_features(words, n),
+        word_features(per_page),
         char_features(base),
     ]
     out = base.select("_row")

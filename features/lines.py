@@ -3,10 +3,14 @@ the Gopher/C4/FineWeb line statistics. One exploded frame of lines, one group_by
 
 from __future__ import annotations
 
+from functools import cache
+
+import numpy as np
 import polars as pl
 
+from features.kernels import phrase_automaton
 from features.phrases import load_phrases
-from features.tokens import BULLET_CHARS, ELLIPSES, TERMINAL_PUNCT, WORD_PATTERN, row_key
+from features.tokens import row_key
 
 HEAD_LINES = 5
 PROMO_MIN_RUN = 3
@@ -14,6 +18,14 @@ PROMO_TAIL_SLACK = 3
 PROMO_MIN_WORDS, PROMO_MAX_WORDS = 4, 25
 SHORT_LINE_CHARS = 30
 PROSE_MIN_WORDS = 10
+# Phrase lists matched against every line; bit g of the kernel's ``phrase_bits`` is list g.
+LINE_PHRASE_LISTS = ("error", "wall", "boilerplate")
+
+
+@cache
+def line_automaton() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Aho-Corasick automaton of the literal phrases of ``LINE_PHRASE_LISTS``."""
+    return phrase_automaton(tuple(load_phrases(name).literals for name in LINE_PHRASE_LISTS))
 
 
 def split_lines(base: pl.DataFrame) -> pl.DataFrame:
@@ -41,31 +53,29 @@ def explode_lines(base: pl.DataFrame) -> pl.DataFrame:
 
 
 def mark_lines(lines: pl.DataFrame, titles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Add per-line booleans used by features and, later, by explanations; and the title hits."""
-    error, wall, boiler = (load_phrases(n) for n in ("error", "wall", "boilerplate"))
+    """Add per-line booleans used by features and, later, by explanations; and the title hits.
+
+    ``lines`` carries the kernel's per-line counts (``features.kernels.LINE_COLUMNS``), whose
+    ``phrase_bits`` say which lists' literal phrases the line holds."""
+    error, wall, boiler = (load_phrases(n) for n in LINE_PHRASE_LISTS)
     line = pl.col("line")
     low = line.str.to_lowercase()
-    ends_terminal = pl.any_horizontal(line.str.ends_with(p) for p in TERMINAL_PUNCT)
+    bits = pl.col("phrase_bits")
     lines = lines.with_columns(
-        line.str.len_chars().alias("nchars"),
-        line.str.extract_all(WORD_PATTERN).alias("words"),
-        error.matches(low).alias("is_error"),
-        wall.matches(low).alias("is_wall"),
-        boiler.matches(low).alias("is_boiler"),
+        (((bits & 1) != 0) | error.pattern_matches(low)).alias("is_error"),
+        (((bits & 2) != 0) | wall.pattern_matches(low)).alias("is_wall"),
+        (((bits & 4) != 0) | boiler.pattern_matches(low)).alias("is_boiler"),
         (~row_key(line.hash(7), pl.col("_row")).is_first_distinct()).alias("is_dup"),
-        ends_terminal.alias("ends_terminal"),
-        pl.any_horizontal(line.str.ends_with(p) for p in ELLIPSES).alias("ends_ellipsis"),
-        pl.any_horizontal(line.str.starts_with(c) for c in BULLET_CHARS).alias("starts_bullet"),
+        *(pl.col(c).cast(pl.Boolean) for c in ("ends_terminal", "ends_ellipsis",
+                                                "starts_bullet")),
     )
-    lines = lines.with_columns(pl.col("words").list.len().alias("nwords"))
     # A headline starts like a title: not with a lower-case letter (that is a wrapped line).
     headline = (
         pl.col("nwords").is_between(PROMO_MIN_WORDS, PROMO_MAX_WORDS)
         & ~pl.col("ends_terminal")
-        & ~line.str.contains(r"^\p{Ll}")
+        & (pl.col("starts_lower") == 0)
         & ~pl.col("is_boiler")
-        & ~line.str.ends_with(":")
-        & ~line.str.ends_with("\uff1a")
+        & (pl.col("ends_colon") == 0)
     )
     # Runs of consecutive headline-like lines; 3 or more make a promotional link block.
     run_start = (headline != headline.shift(1)) | (pl.col("_row") != pl.col("_row").shift(1))
@@ -80,7 +90,7 @@ def mark_lines(lines: pl.DataFrame, titles: pl.DataFrame) -> tuple[pl.DataFrame,
             & (pl.len().over("_run") >= PROMO_MIN_RUN)
             & (pl.col("nb_idx").max().over("_run") >= last_line - PROMO_TAIL_SLACK)
         ).alias("is_promo")
-    ).drop("_run")
+    ).drop("_run", "starts_lower", "ends_colon", "phrase_bits")
     title_low = pl.col("title").str.to_lowercase()
     head_hits = titles.select(
         "_row",

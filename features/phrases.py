@@ -24,9 +24,14 @@ class PhraseList:
     def matches(self, lowered: pl.Expr) -> pl.Expr:
         """Boolean expression: the lower-cased string contains any phrase of this list."""
         hit = lowered.str.contains_any(list(self.literals)) if self.literals else pl.lit(False)
-        if self.patterns:
-            hit = hit | lowered.str.contains("|".join(f"(?:{p})" for p in self.patterns))
-        return hit
+        return hit | self.pattern_matches(lowered)
+
+    def pattern_matches(self, lowered: pl.Expr) -> pl.Expr:
+        """Boolean expression for the regular expressions alone (the literals are matched by
+        ``features.kernels.phrase_automaton``)."""
+        if not self.patterns:
+            return pl.lit(False)
+        return lowered.str.contains("|".join(f"(?:{p})" for p in self.patterns))
 
     def first_match(self, line: str) -> str | None:
         """The phrase of this list found in one line (for explanations, not the hot path)."""

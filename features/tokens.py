@@ -8,8 +8,8 @@ import polars as pl
 
 # A word is a run of non-space characters, except that each Han/Hiragana/Katakana character is a
 # word of its own: CJK text has no spaces, and without this a Chinese article would look "thin".
-_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
-WORD_PATTERN = rf"[{_CJK}]|[^\s{_CJK}]+"
+CJK_CLASS = r"\p{Han}\p{Hiragana}\p{Katakana}"
+WORD_PATTERN = rf"[{CJK_CLASS}]|[^\s{CJK_CLASS}]+"
 
 # Paragraphs are blocks separated by one or more blank (whitespace-only) lines.
 PARAGRAPH_BREAK = r"\n[ \t\r\f\v]*\n\s*"

@@ -9,7 +9,8 @@ from typing import Any
 
 import polars as pl
 
-from features.lines import explode_lines, mark_lines, split_lines
+from features.compute import scan_lines
+from features.lines import split_lines
 from features.schema import FEATURES, Group
 
 TABLE_ROWS = 5000
@@ -96,7 +97,7 @@ def page_texts(partition: Path, pages: list[dict[str, Any]]) -> list[dict[str, A
              .unique(["page_id", "source"], keep="first", maintain_order=True))
     base = keys.join(texts, on=["page_id", "source"], how="inner").select(
         "_row", pl.col("text").fill_null(""), pl.col("title").fill_null(""))
-    marked, head = mark_lines(explode_lines(base), base.select("_row", "title"))
+    marked, head, _ = scan_lines(base)
     bits = pl.sum_horizontal(pl.col(col).cast(pl.UInt8) * (1 << i)
                              for i, (col, _, _) in enumerate(FLAGS)).alias("bits")
     flags = marked.select("_row", "nb_idx", bits)
