@@ -16,6 +16,8 @@ Greek sigmas are handled).
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import polars as pl
 from numba import njit
@@ -391,8 +393,9 @@ def hash_words(words: list[str]) -> np.ndarray:
     return _finish_all(np.array(out, dtype=np.uint64))
 
 
-def vocabulary_table(stop_words: list[str], gopher_words: list[str]) -> tuple[np.ndarray,
-                                                                                np.ndarray]:
+@cache
+def vocabulary_table(stop_words: tuple[str, ...], gopher_words: tuple[str, ...]
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """An open-addressing table of word hashes: value bit 0 marks a stop word, bit g+1 the
     g-th Gopher stop word (0 is the empty key: a word hashing to 0 would be missed)."""
     values: dict[int, int] = {}
@@ -443,24 +446,23 @@ def phrase_automaton(phrase_lists: tuple[tuple[str, ...], ...]) -> tuple[np.ndar
                 goto[state][cls] = len(goto) - 1
             state = goto[state][cls]
         out[state] |= 1 << g
-    delta = np.zeros((len(goto), len(used) + 1), dtype=np.int32)
+    # Half the bytes of int32 when the states allow: the table is read once per text byte.
+    delta = np.zeros((len(goto), len(used) + 1),
+                     dtype=np.int16 if len(goto) < 2**15 else np.int32)
     fail = [0] * len(goto)
-    queue = list(goto[0].values())
     for cls, nxt in goto[0].items():
         delta[0, cls] = nxt
+    queue = list(goto[0].values())
     head = 0
     while head < len(queue):  # breadth first: a state's fail link is complete before its children
         state = queue[head]
         head += 1
         out[state] |= out[fail[state]]
-        for cls in range(len(used) + 1):
-            nxt = goto[state].get(cls)
-            if nxt is None:
-                delta[state, cls] = delta[fail[state], cls]
-            else:
-                fail[nxt] = int(delta[fail[state], cls])
-                delta[state, cls] = nxt
-                queue.append(nxt)
+        delta[state] = delta[fail[state]]  # missing edges: where the fail state goes
+        for cls, nxt in goto[state].items():
+            fail[nxt] = int(delta[fail[state], cls])
+            delta[state, cls] = nxt
+            queue.append(nxt)
     return delta, byte_class, np.array(out, dtype=np.int64)
 
 
@@ -475,7 +477,7 @@ def line_stats(lines: pl.Series, line_page: np.ndarray, n_pages: int, stop_words
 
     classes, lower = load_table()
     data, offsets = string_buffers(lines)
-    vocab_keys, vocab_values = vocabulary_table(stop_words, gopher_words)
+    vocab_keys, vocab_values = vocabulary_table(tuple(stop_words), tuple(gopher_words))
     line_out, page_out, word_hash, word_len, first = _scan_lines(
         data, offsets, line_page.astype(np.int64), n_pages, classes, lower,
         vocab_keys, vocab_values, TERMINAL_CODEPOINTS, BULLET_CODEPOINTS, *automaton)

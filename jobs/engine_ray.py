@@ -43,7 +43,7 @@ from jobs.nightly import (
 )
 from jobs.partition import Staging
 from jobs.readers import Input
-from models.registry import REGISTRY_DIR, LoadedModel, ModelError, read_index
+from models.registry import REGISTRY_DIR, LoadedModel, ModelError, ModelRef, read_index
 
 # Read-but-unwritten batches per worker: enough that no actor waits for the next batch while
 # the driver reads it, few enough that the driver's memory stays a handful of batches.
@@ -112,10 +112,10 @@ def pull_batches(_seed: dict[str, Any], queue: Any) -> Iterator[dict[str, list[A
 def run_batches_on_ray(cfg: NightlyConfig, inputs: list[Input], staging: Staging,
                        registry: Path | None,
                        on_progress: Callable[[int, int], None] | None,
-                       loaded: LoadedModel | None = None) -> tuple[float, list[dict[str, Any]]]:
+                       model: ModelRef | None = None) -> tuple[float, list[dict[str, Any]]]:
     """Run every batch not yet in ``staging`` on Ray; return (seconds reading, batch metas).
 
-    ``loaded`` is the model the driver verified; without it the model is resolved again from
+    ``model`` is the model the driver verified; without it the model is resolved again from
     the registry, and the workers refuse any file whose hash differs from that resolution.
     """
     if cfg.ray_address and cfg.ray_address.startswith("ray://"):
@@ -138,7 +138,7 @@ def run_batches_on_ray(cfg: NightlyConfig, inputs: list[Input], staging: Staging
     if first is None:
         return log.read_s, log.metas
 
-    version, sha = _model_identity(cfg, registry, loaded)
+    version, sha = _model_identity(cfg, registry, model)
     # Absolute paths: worker processes run inside the unpacked working_dir, not our cwd.
     staging_args = (str(staging.out.resolve()), staging.date, staging.run_key)
     registry_arg = str(registry.resolve()) if registry else None
@@ -291,9 +291,9 @@ def _model_error_in(exc: BaseException) -> ModelError | None:
 
 
 def _model_identity(cfg: NightlyConfig, registry: Path | None,
-                    loaded: LoadedModel | None) -> tuple[str, str]:
-    if loaded is not None:
-        return loaded.version, loaded.sha256
+                    model: ModelRef | None) -> tuple[str, str]:
+    if model is not None:
+        return model.version, model.sha256
     index = read_index(registry or REGISTRY_DIR)
     version = cfg.model_version or index.get("champion")
     entry = index.get("versions", {}).get(version or "")

@@ -27,7 +27,7 @@ from jobs.partition import (
     write_atomic,
 )
 from jobs.readers import Input, detect_input, read_input
-from models.registry import LoadedModel, load_model
+from models.registry import ModelRef, load_model, verify_model
 
 DEFAULT_BATCH_SIZE = 1000
 
@@ -167,21 +167,21 @@ def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | No
     check_writable(cfg.out, need_bytes=sum(sizes))
     check_memory()
     kwargs = {"registry": registry} if registry else {}
-    loaded = load_model(cfg.model_version, **kwargs)  # verify before any work
+    model = verify_model(cfg.model_version, **kwargs)  # before any work; workers unpickle it
     with partition_lock(cfg.out, cfg.date, wait=cfg.wait_for_lock):
         t_hash = time.perf_counter()
         input_meta = [{"path": str(i.path), "format": i.kind, "bytes": size,
                        "sha256": file_digest(i.path)} for i, size in zip(inputs, sizes, strict=True)]
         hash_s = time.perf_counter() - t_hash
         run_key = hashlib.sha256(json.dumps({
-            "inputs": input_meta, "model": loaded.sha256, "schema": FEATURE_SCHEMA_VERSION,
+            "inputs": input_meta, "model": model.sha256, "schema": FEATURE_SCHEMA_VERSION,
             "phrases": phrase_lists_digest(), "batch_size": cfg.batch_size,
             "version": __version__,
         }, sort_keys=True).encode()).hexdigest()[:20]
         staging = Staging(cfg.out, cfg.date, run_key)
         resumed = staging.prepare()
-        read_s, batch_metas = _drive(cfg, inputs, staging, loaded, registry, on_progress)
-        run = _run_json(cfg, input_meta, loaded, staging, batch_metas, resumed, run_key,
+        read_s, batch_metas = _drive(cfg, inputs, staging, model, registry, on_progress)
+        run = _run_json(cfg, input_meta, model, staging, batch_metas, resumed, run_key,
                         started, read_s + hash_s)
         t_commit = time.perf_counter()
         dest = staging.commit(run)
@@ -191,19 +191,19 @@ def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | No
     return NightlyResult(dest, run)
 
 
-def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, loaded: LoadedModel,
+def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, model: ModelRef,
            registry: Path | None, on_progress: Callable[[int, int], None] | None
            ) -> tuple[float, list[dict[str, Any]]]:
     if cfg.engine == "ray":
         from jobs.engine_ray import run_batches_on_ray
 
-        return run_batches_on_ray(cfg, inputs, staging, registry, on_progress, loaded=loaded)
+        return run_batches_on_ray(cfg, inputs, staging, registry, on_progress, model=model)
     workers = cfg.workers or os.cpu_count() or 1
     staging_args = (staging.out, staging.date, staging.run_key)
     log = BatchLog(on_progress)
     batches = log.timed(iter_batches(inputs, cfg.batch_size))
     if workers == 1:
-        _WORKER["model"] = loaded
+        _WORKER["model"] = load_model(model.version, registry)
         for batch in batches:
             log.add(_skipped(staging, batch) if staging.is_done(batch.index)
                     else _run_batch(staging_args, batch))
@@ -218,7 +218,7 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, loaded: Lo
         with ProcessPoolExecutor(
             max_workers=workers, mp_context=mp.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(loaded.version, str(registry) if registry else None, os.getpid()),
+            initargs=(model.version, str(registry) if registry else None, os.getpid()),
         ) as pool:
             pending: set[Future] = set()
             for batch in batches:
@@ -252,7 +252,7 @@ def _skipped(staging: Staging, batch: Batch) -> dict[str, Any]:
     return meta
 
 
-def _run_json(cfg: NightlyConfig, input_meta: list[dict[str, Any]], loaded: LoadedModel,
+def _run_json(cfg: NightlyConfig, input_meta: list[dict[str, Any]], model: ModelRef,
               staging: Staging, metas: list[dict[str, Any]], resumed: int, run_key: str,
               started: float, read_s: float) -> dict[str, Any]:
     import polars as pl
@@ -277,9 +277,9 @@ def _run_json(cfg: NightlyConfig, input_meta: list[dict[str, Any]], loaded: Load
         "inputs": input_meta,
         "counts": {"pages_in": scored + quarantined, "scored": scored,
                    "quarantined": quarantined, "decisions": decisions},
-        "model": {"version": loaded.version, "sha256": loaded.sha256,
-                  "thresholds": {"publish": loaded.model.thresholds.publish,
-                                 "reject": loaded.model.thresholds.reject}},
+        "model": {"version": model.version, "sha256": model.sha256,
+                  "thresholds": {k: model.card.get("thresholds", {}).get(k)
+                                 for k in ("publish", "reject")}},
         "feature_schema_version": FEATURE_SCHEMA_VERSION,
         "phrase_lists_digest": phrase_lists_digest(),
         "batches": {"total": len(dirs), "resumed": resumed, "size": cfg.batch_size},

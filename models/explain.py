@@ -49,27 +49,33 @@ def _snippet(line: str) -> str:
 def explain(values: np.ndarray, contrib: np.ndarray,
             evidence: dict[str, list[tuple[str | None, int]]],
             rows: np.ndarray | None = None) -> list[list[str]]:
-    """Ranked reasons (most harmful first) for each page in ``rows`` (default all)."""
-    rows = np.arange(values.shape[0]) if rows is None else rows
+    """Ranked reasons (most harmful first) for each page in ``rows`` (default all).
+
+    A reason is a key (``reason_key``) whose features' contributions sum to at most
+    -MIN_EFFECT; it is worded by the key's most harmful feature."""
+    rows = np.arange(values.shape[0]) if rows is None else np.asarray(rows)
     feats = [BY_NAME[n] for n in FEATURE_NAMES]
-    keys = [reason_key(f) for f in feats]
     # Only features declared as defects can be reasons; others ('none') shift the score but
     # say nothing a reader can act on.
-    usable = [f.direction != "none" for f in feats]
+    members: dict[str, list[int]] = {}
+    for j, f in enumerate(feats):
+        if f.direction != "none":
+            members.setdefault(reason_key(f), []).append(j)
+    keys = list(members)
+    part = contrib[rows]
+    totals = np.column_stack([part[:, cols].sum(axis=1) for cols in members.values()])
+    worst = np.column_stack([np.asarray(cols)[np.argmin(part[:, cols], axis=1)]
+                             for cols in members.values()])
+    ranked = np.argsort(np.where(totals <= -MIN_EFFECT, totals, np.inf), axis=1,
+                        kind="stable")[:, :MAX_REASONS]
+    n_reasons = np.minimum((totals <= -MIN_EFFECT).sum(axis=1), MAX_REASONS)
     out: list[list[str]] = []
-    for i in rows:
-        by_key: dict[str, tuple[float, int]] = {}
-        for j, key in enumerate(keys):
-            if not usable[j]:
-                continue
-            c = contrib[i, j]
-            total, worst = by_key.get(key, (0.0, j))
-            if c < contrib[i, worst]:
-                worst = j
-            by_key[key] = (total + c, worst)
-        ranked = sorted((t, j, k) for k, (t, j) in by_key.items() if t <= -MIN_EFFECT)
-        out.append([_reason_text(feats[j], values[i, j], k, evidence, i)
-                    for _, j, k in ranked[:MAX_REASONS]])
+    for r, i in enumerate(rows.tolist()):
+        reasons = []
+        for k in ranked[r, : n_reasons[r]].tolist():
+            j = int(worst[r, k])
+            reasons.append(_reason_text(feats[j], values[i, j], keys[k], evidence, i))
+        out.append(reasons)
     return out
 
 

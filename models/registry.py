@@ -79,8 +79,20 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def load_model(version: str | None = None, registry: Path | None = None) -> LoadedModel:
-    """Load ``version`` (default: the champion) after verifying hash and feature schema."""
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model whose file and feature schema were verified, not yet unpickled."""
+
+    version: str
+    sha256: str
+    path: Path
+    card: dict[str, Any]
+
+
+def verify_model(version: str | None = None, registry: Path | None = None) -> ModelRef:
+    """Check ``version`` (default: the champion) against the registry and this code: feature
+    schema, feature columns and the file's sha256; unpickles nothing (a driver process that
+    only hands work out need not import the model's libraries)."""
     registry = registry or registry_dir()
     index = read_index(registry)
     version = version or index.get("champion")
@@ -107,12 +119,18 @@ def load_model(version: str | None = None, registry: Path | None = None) -> Load
             f"model file {path} does not match the registry (sha256 {digest[:12]}..., expected "
             f"{str(entry.get('sha256'))[:12]}...): refusing to load a modified or foreign file"
         )
-    model = joblib.load(path)  # safe only because the bytes are the ones we registered
-    if not isinstance(model, PagescoreModel):
-        raise ModelError(f"{path} does not hold a pagescore model ({type(model).__name__})")
     card_path = registry / version / "card.json"
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
-    return LoadedModel(version, digest, model, card)
+    return ModelRef(version, digest, path, card)
+
+
+def load_model(version: str | None = None, registry: Path | None = None) -> LoadedModel:
+    """Load ``version`` (default: the champion) after verifying hash and feature schema."""
+    ref = verify_model(version, registry)
+    model = joblib.load(ref.path)  # safe only because the bytes are the ones just verified
+    if not isinstance(model, PagescoreModel):
+        raise ModelError(f"{ref.path} does not hold a pagescore model ({type(model).__name__})")
+    return LoadedModel(ref.version, ref.sha256, model, ref.card)
 
 
 def register(model: PagescoreModel, card: dict[str, Any], *, promote: bool,
