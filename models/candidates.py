@@ -16,11 +16,13 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "logistic": {"C": 0.5},
     # 150 shallow trees: same out-of-fold ROC/PR AUC as 300 trees of 15 leaves (measured
     # 2026-11-23: 0.919/0.882 vs 0.919/0.881) at 1/7 of the TreeSHAP cost of the reasons.
+    # 4 leaves of at least 40 pages (2026-11-24): a smoother score for sites never seen, with
+    # out-of-fold PR AUC 0.894 against 0.876 for 7 leaves of 15 (augmentation 1 in 4).
     "lightgbm": {
         "n_estimators": 150,
         "learning_rate": 0.08,
-        "num_leaves": 7,
-        "min_child_samples": 15,
+        "num_leaves": 4,
+        "min_child_samples": 40,
         "subsample": 0.8,
         "subsample_freq": 1,
         "colsample_bytree": 0.8,

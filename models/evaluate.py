@@ -25,6 +25,29 @@ N_REPEATS = 5
 Z_ONE_SIDED_95 = 1.645
 
 
+def merge_groups_sharing_text(groups: np.ndarray, texts: list[str | None]) -> np.ndarray:
+    """Groups joined (union-find) wherever one text occurs in two of them, so that a page
+    copied into two sources (a fixture and the crawl it came from) never sits on both sides
+    of a fold. Returns, per row, the name of the smallest group of its merged component."""
+    parent: dict[str, str] = {g: g for g in map(str, groups)}
+
+    def root(g: str) -> str:
+        while parent[g] != g:
+            parent[g] = parent[parent[g]]
+            g = parent[g]
+        return g
+
+    first_group: dict[str, str] = {}
+    for g, text in zip(map(str, groups), texts, strict=True):
+        if not text:
+            continue
+        other = first_group.setdefault(text, g)
+        a, b = root(g), root(other)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return np.array([root(g) for g in map(str, groups)], dtype=object)
+
+
 def grouped_folds(y: np.ndarray, groups: np.ndarray, n_splits: int = N_SPLITS,
                   seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """Folds in which no group (site/source) sits on both sides."""

@@ -26,6 +26,7 @@ from models.evaluate import (
     evaluate,
     evaluate_rules,
     grouped_folds,
+    merge_groups_sharing_text,
     min_pages,
     out_of_fold,
     repeated_out_of_fold,
@@ -89,7 +90,8 @@ def retrain(table: pl.DataFrame, *, target_precision: float = 0.95, force: bool 
     X_all = feats_all.to_numpy().astype(np.float64)
     y_all = full["label"].to_numpy().astype(int)
     is_real = ~full["is_synthetic"].to_numpy()
-    groups = full["group"].to_numpy()
+    groups = merge_groups_sharing_text(full["group"].to_numpy(),
+                                       full["text"].to_list())
     y = y_all[is_real]
     feats = feats_all.filter(pl.Series(is_real))
     defects = real["defects"].fill_null("").to_list()
@@ -129,7 +131,8 @@ def retrain(table: pl.DataFrame, *, target_precision: float = 0.95, force: bool 
         "phrase_lists_digest": phrase_lists_digest(),
         "training_data": {
             "rows": int(len(y)), "positives": int(y.sum()), "sha256": table_digest(table),
-            "groups": int(len(np.unique(groups))),
+            "sources": int(real["group"].n_unique()),
+            "groups": int(len(np.unique(groups))),  # sources sharing a page merged
             "synthetic_rows_for_training_only": int(synthetic.height),
         },
         "evaluation": f"{len(folds_all)}-fold StratifiedGroupKFold grouped by source (no "

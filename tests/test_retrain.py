@@ -27,6 +27,7 @@ from models.evaluate import (
     N_SPLITS,
     choose_thresholds,
     grouped_folds,
+    merge_groups_sharing_text,
     min_pages,
     out_of_fold,
     repeated_out_of_fold,
@@ -87,10 +88,11 @@ def oof(trained: Trained) -> dict[str, np.ndarray]:
     X = trained.features.to_numpy().astype(np.float64)
     y_all = rows["label"].to_numpy().astype(int)
     is_real = ~rows["is_synthetic"].to_numpy()
-    folds = grouped_folds(y_all, rows["group"].to_numpy())
+    groups = merge_groups_sharing_text(rows["group"].to_numpy(), rows["text"].to_list())
+    folds = grouped_folds(y_all, groups)
     kind, params = card["estimator"]["kind"], card["estimator"]["params"]
     res = out_of_fold(kind, params, X, y_all, folds, FEATURE_NAMES, evaluate_mask=is_real)
-    averaged = repeated_out_of_fold(kind, params, X, y_all, rows["group"].to_numpy(),
+    averaged = repeated_out_of_fold(kind, params, X, y_all, groups,
                                     FEATURE_NAMES, evaluate_mask=is_real, first=res)
     return {"proba": res.proba, "margin": res.margin, "y": y_all[is_real],
             "calib": np.array([res.calib_a, res.calib_b]), "averaged": averaged}
@@ -271,7 +273,9 @@ def test_card_records_data_schema_libraries_metrics_thresholds_date(trained: Tra
     td = card["training_data"]
     assert td["rows"] == sample.height and td["positives"] == int(sample["label"].sum())
     assert td["sha256"] == table_digest(sample) and len(td["sha256"]) == 64
-    assert td["groups"] == sample["group"].n_unique()
+    assert td["sources"] == sample["group"].n_unique()
+    merged = merge_groups_sharing_text(sample["group"].to_numpy(), sample["text"].to_list())
+    assert td["groups"] == len(set(merged)) < td["sources"]
     assert card["feature_schema_version"] == FEATURE_SCHEMA_VERSION
     assert card["features"] == list(FEATURE_NAMES)
     for lib in ("scikit-learn", "lightgbm", "polars", "numpy"):
@@ -351,3 +355,20 @@ def test_registry_env_var_points_default_calls_elsewhere(trained: Trained,
     monkeypatch.setenv("PAGESCORE_REGISTRY", str(trained.registry))
     assert load_model().version == read_index(trained.registry)["champion"]
     assert read_index() == read_index(trained.registry)
+
+
+def test_sources_sharing_a_page_never_straddle_a_fold() -> None:
+    table = pl.read_parquet(TRAINING_TABLE, columns=["group", "text", "label"])
+    raw = table["group"].to_numpy()
+    merged = merge_groups_sharing_text(raw, table["text"].to_list())
+    texts = np.array(table["text"].fill_null("").to_list(), dtype=object)
+    # The shipped table has copies of one page in two sources: the check has something to do.
+    shared = table.filter(pl.col("text").is_not_null()).group_by("text").agg(
+        pl.col("group").n_unique().alias("n")).filter(pl.col("n") > 1)
+    assert shared.height > 20
+    for train_rows, test_rows in grouped_folds(table["label"].to_numpy(), merged):
+        assert not set(texts[train_rows]) & set(texts[test_rows]) - {""}
+    # Without merging, the same folds machinery does put copies on both sides.
+    leaks = sum(bool(set(texts[tr]) & set(texts[te]) - {""})
+                for tr, te in grouped_folds(table["label"].to_numpy(), raw))
+    assert leaks > 0
