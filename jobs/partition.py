@@ -209,7 +209,9 @@ class Staging:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             for name, df in tables.items():
-                df.write_parquet(tmp / f"{name}.parquet", compression="zstd")
+                # lz4: parts are read once more by commit(), which writes the final zstd files;
+                # zstd here cost the workers 4.6 s of CPU per 100k pages of text, lz4 2.5 s.
+                df.write_parquet(tmp / f"{name}.parquet", compression="lz4")
             (tmp / "meta.json").write_text(json.dumps(meta))
             _fsync_dir_files(tmp)
             if self._key_on_disk() != self.run_key:
