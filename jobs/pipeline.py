@@ -23,6 +23,8 @@ QUARANTINE_SCHEMA = {"source": pl.String, "page_id": pl.String, "record": pl.Str
                      "reason": pl.String}
 ID_COLUMNS = {"page_id": pl.String, "url": pl.String, "source": pl.String,
               "content_hash": pl.String, "title": pl.String, "is_html": pl.Boolean}
+EXTRACTED_SCHEMA = {**ID_COLUMNS, "text": pl.String,
+                    **dict.fromkeys(HTML_FEATURE_DEFAULTS, pl.Float64), "n_links": pl.Int64}
 
 
 def content_hash(text: str | None, html: str | None) -> str:
@@ -33,25 +35,28 @@ def content_hash(text: str | None, html: str | None) -> str:
 
 def extract_pages(pages: list[dict[str, Any]]) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     """Extract text and links for each page; a page whose extraction fails is quarantined."""
-    rows: list[dict[str, Any]] = []
+    cols: dict[str, list[Any]] = {name: [] for name in EXTRACTED_SCHEMA}
     failed: list[dict[str, Any]] = []
     for p in pages:
+        text, html = p["text"], p["html"]
         try:
-            ex = extract_record(p["text"], p["html"])
+            ex = extract_record(text, html)
         except Exception as exc:  # a parser bug must cost one page, not the run
             failed.append({"source": p["source"], "page_id": p["page_id"],
-                           "record": (p["html"] or p["text"] or "")[:2000],
+                           "record": (html or text or "")[:2000],
                            "reason": f"extraction failed: {type(exc).__name__}: {exc}"})
             continue
-        rows.append({
-            "page_id": p["page_id"], "url": p["url"], "source": p["source"],
-            "content_hash": content_hash(p["text"], p["html"]), "title": ex.title,
-            "is_html": p["html"] is not None, "text": ex.text, **ex.html_features(),
-            "n_links": len(ex.links),
-        })
-    schema = {**ID_COLUMNS, "text": pl.String,
-              **dict.fromkeys(HTML_FEATURE_DEFAULTS, pl.Float64), "n_links": pl.Int64}
-    return pl.DataFrame(rows, schema=schema), failed
+        cols["page_id"].append(p["page_id"])
+        cols["url"].append(p["url"])
+        cols["source"].append(p["source"])
+        cols["content_hash"].append(content_hash(text, html))
+        cols["title"].append(ex.title)
+        cols["is_html"].append(html is not None)
+        cols["text"].append(ex.text)
+        for name in HTML_FEATURE_DEFAULTS:
+            cols[name].append(getattr(ex, name))
+        cols["n_links"].append(ex.n_links)
+    return pl.DataFrame(cols, schema=EXTRACTED_SCHEMA), failed
 
 
 def process_batch(pages: list[dict[str, Any]], quarantined: list[dict[str, Any]],
