@@ -175,6 +175,13 @@ def _lookup(table_keys, table_values, h):
     return 0
 
 
+@njit(cache=True, inline="always")
+def _emit_word(word_hash, word_len, nw, h, length):
+    word_hash[nw] = _finish(h)
+    word_len[nw] = length
+    return nw + 1
+
+
 @njit(cache=True)
 def _scan_lines(data, offsets, line_page, n_pages, classes, lower, vocab_keys, vocab_values,
                terminal, bullets, ac_delta, ac_class, ac_out):
@@ -246,16 +253,13 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, vocab_keys, v
                     symbols += 1
             if c & WHITESPACE or c & CJK:
                 if in_word:
-                    word_hash[nw] = _finish(h)
-                    word_len[nw] = wlen
-                    nw += 1
+                    nw = _emit_word(word_hash, word_len, nw, h, wlen)
                     words += 1
                     page_out[page, 2] += alpha
                     in_word = False
                 if c & CJK:
-                    word_hash[nw] = _finish((FNV_OFFSET ^ np.uint64(lower[cp])) * FNV_PRIME)
-                    word_len[nw] = 1
-                    nw += 1
+                    h = (FNV_OFFSET ^ np.uint64(lower[cp])) * FNV_PRIME
+                    nw = _emit_word(word_hash, word_len, nw, h, 1)
                     words += 1
                     page_out[page, 2] += (c & LETTER) != 0
                 continue
@@ -270,9 +274,7 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, vocab_keys, v
             wlen += 1
             alpha = alpha or (c & LETTER) != 0
         if in_word:
-            word_hash[nw] = _finish(h)
-            word_len[nw] = wlen
-            nw += 1
+            nw = _emit_word(word_hash, word_len, nw, h, wlen)
             words += 1
             page_out[page, 2] += alpha
         symbols += dots // 3

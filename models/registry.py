@@ -44,14 +44,6 @@ class ModelError(RuntimeError):
     """A model that must not be loaded (unknown, tampered, wrong schema, not ours)."""
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    version: str
-    sha256: str
-    model: PagescoreModel
-    card: dict[str, Any]
-
-
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -87,6 +79,13 @@ class ModelRef:
     sha256: str
     path: Path
     card: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LoadedModel(ModelRef):
+    """A verified model, unpickled."""
+
+    model: PagescoreModel
 
 
 def verify_model(version: str | None = None, registry: Path | None = None) -> ModelRef:
@@ -130,7 +129,7 @@ def load_model(version: str | None = None, registry: Path | None = None) -> Load
     model = joblib.load(ref.path)  # safe only because the bytes are the ones just verified
     if not isinstance(model, PagescoreModel):
         raise ModelError(f"{ref.path} does not hold a pagescore model ({type(model).__name__})")
-    return LoadedModel(ref.version, ref.sha256, model, ref.card)
+    return LoadedModel(ref.version, ref.sha256, ref.path, ref.card, model)
 
 
 def register(model: PagescoreModel, card: dict[str, Any], *, promote: bool,
