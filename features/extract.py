@@ -83,9 +83,10 @@ def extract_html(html: str) -> Extracted:
 
     lex = LexborHTMLParser(html)
     anchors = lex.tags("a")  # the same nodes, in the same order, as css("a")
-    # Selectolax returns an anchor once per selector of the list it matches, so a list link
-    # inside <nav> counts twice and the share can exceed 1; kept as the feature was trained.
-    in_lists = len(lex.css("li a, nav a"))
+    # Distinct nodes: selectolax returns an anchor once per selector of the list it matches,
+    # which counted a list link inside <nav> twice (shares up to 1.97 in schema 1.3); its
+    # ":is(li, nav) a" undercounts (21 of 38 on a sample page), so no single selector.
+    in_lists = len({node.mem_id for node in lex.css("li a, nav a")})
     # A link's text is its text nodes joined by spaces; only its words matter here (the word
     # count and the whitespace-normalised form), so no per-fragment strip is needed.
     anchor_texts = [a.text(deep=True, separator=" ") for a in anchors]

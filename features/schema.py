@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FEATURE_SCHEMA_VERSION = "1.3"
+FEATURE_SCHEMA_VERSION = "1.4"  # 1.4: link_list_share counts each link once
 
 Direction = Literal["bad_high", "bad_low", "none"]
 Group = Literal["duplication", "error_text", "spam_links", "boilerplate", "quality", "html"]

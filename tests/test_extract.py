@@ -26,6 +26,13 @@ from jobs.readers import detect_input, read_input
 FLOATS = ("link_word_share", "link_list_share", "link_line_share", "main_text_share")
 
 
+def _ancestors(node: Any) -> Any:
+    node = node.parent
+    while node is not None:
+        yield node
+        node = node.parent
+
+
 def reference_extract(text: str | None, html: str | None) -> dict[str, Any]:
     """The straightforward extraction: what the optimised code must reproduce."""
     if html is None or not html.strip():
@@ -38,7 +45,7 @@ def reference_extract(text: str | None, html: str | None) -> dict[str, Any]:
     main_words, visible_words = py_count_words(main), py_count_words(visible)
     lex = LexborHTMLParser(html)
     anchors = lex.css("a")
-    in_lists = len(lex.css("li a, nav a"))
+    in_lists = sum(any(node.tag in ("li", "nav") for node in _ancestors(a)) for a in anchors)
     anchor_texts: set[str] = set()
     link_words = 0
     for a in anchors:

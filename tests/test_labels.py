@@ -253,7 +253,7 @@ def test_imported_labels_feed_retrain(labelling: Path, partition: Path, tmp_path
     td = result.card["training_data"]
     assert td["rows"] == base.height + 30
     assert td["positives"] == int(base["label"].sum()) + 10
-    assert td["groups"] == base["group"].n_unique() + rows["group"].n_unique()
+    assert td["sources"] == base["group"].n_unique() + rows["group"].n_unique()
 
     # Retrain's feature rows for the labelled pages (HTML ones included: title and link
     # columns come from the run) are the very ones nightly wrote for them.
