@@ -103,15 +103,20 @@ def retrain(table: pl.DataFrame, *, target_precision: float = 0.95, force: bool 
             step(f"cross-validating {kind} on {len(folds_all)} folds grouped by source")
             oof = out_of_fold(kind, DEFAULT_PARAMS[kind], X_all, y_all, folds_all,
                               FEATURE_NAMES, evaluate_mask=is_real)
-            # Metrics and calibration from the seed-0 folds; thresholds from scores averaged
-            # over N_REPEATS fold assignments (one split's few top pages must not decide them).
-            th = choose_thresholds(
-                repeated_out_of_fold(kind, DEFAULT_PARAMS[kind], X_all, y_all, groups,
-                                     FEATURE_NAMES, evaluate_mask=is_real, first=oof),
-                y, target_precision)
+            # Candidates are compared on the seed-0 folds (PR AUC needs no threshold).
+            th = choose_thresholds(oof.proba, y, target_precision)
             results[kind] = (oof, th, evaluate(oof, y, defects, th))
         best = max(results, key=lambda k: results[k][2][PRIMARY_METRIC])
-        oof, thresholds, metrics = results[best]
+        oof = results[best][0]
+        # The winner's thresholds from scores averaged over N_REPEATS fold assignments (one
+        # split's few top pages must not decide them); metrics and calibration stay seed 0.
+        step(f"thresholds of {best} over {N_REPEATS} fold assignments")
+        thresholds = choose_thresholds(
+            repeated_out_of_fold(best, DEFAULT_PARAMS[best], X_all, y_all, groups,
+                                 FEATURE_NAMES, evaluate_mask=is_real, first=oof),
+            y, target_precision)
+        metrics = evaluate(oof, y, defects, thresholds)
+        results[best] = (oof, thresholds, metrics)
 
         champion, champion_metric, champion_recorded = _champion_on_same_folds(
             registry, X_all, y_all, folds_all, results, is_real)
