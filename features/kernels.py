@@ -52,6 +52,9 @@ LINE_COLUMNS = ("nchars", "nwords", "ends_terminal", "ends_ellipsis", "starts_bu
 PAGE_WORD_COLUMNS = ("_nwords", "_word_chars", "_alpha_words", "_stop_words", "_gopher_words",
                      "_unique_words", "_symbols")
 # The kernel computes n = 2.._MAX_N, "top" fractions up to _TOP_MAX_N and "dup" ones above it.
+# They are passed as arguments, not read as globals: numba freezes globals into its on-disk
+# cache, which it renews only when this file changes. (The class bits of unicode_table are
+# frozen that way: change them only with the kernels' cache cleared.)
 _TOP_MAX_N, _MAX_N = max(TOP_NGRAMS), max(DUP_NGRAMS)
 if tuple(range(2, _MAX_N + 1)) != TOP_NGRAMS + DUP_NGRAMS:
     raise ImportError("the n-gram kernel needs TOP_NGRAMS and DUP_NGRAMS to be 2..N in order")
@@ -320,7 +323,7 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, vocab_keys, v
 
 
 @njit(cache=True)
-def _ngram_page(wh, wl, out_top, out_dup):
+def _ngram_page(wh, wl, out_top, out_dup, top_max_n, max_n):
     """Gopher repetition fractions of one page's words (see ``features.repetition``)."""
     m = wh.size
     cum = np.zeros(m + 1, dtype=np.int64)
@@ -329,7 +332,7 @@ def _ngram_page(wh, wl, out_top, out_dup):
     denom = max(cum[m], 1)
     cand = np.arange(m)
     key = wh.copy()
-    for n in range(2, _MAX_N + 1):
+    for n in range(2, max_n + 1):
         # Only starts whose (n-1)-gram repeated can start a repeated n-gram.
         keep = cand + n <= m
         cand = cand[keep]
@@ -338,7 +341,7 @@ def _ngram_page(wh, wl, out_top, out_dup):
         dup = count[slot] > 1
         best_cnt = 0
         best_chars = 0
-        if n <= _TOP_MAX_N:
+        if n <= top_max_n:
             for j in range(owner.size):
                 cnt = count[j]
                 if cnt > 1:
@@ -349,7 +352,7 @@ def _ngram_page(wh, wl, out_top, out_dup):
                         best_cnt, best_chars = cnt, c
         cand = cand[dup]
         key = key[dup]
-        if n <= _TOP_MAX_N:
+        if n <= top_max_n:
             out_top[n - 2] = min(best_cnt * best_chars / denom, 1.0)
         else:
             # Words covered by a repeated n-gram: +1 at each start, -1 n words later.
@@ -363,19 +366,19 @@ def _ngram_page(wh, wl, out_top, out_dup):
                 level += depth[k]
                 if level > 0:
                     covered += wl[k]
-            out_dup[n - _TOP_MAX_N - 1] = covered / denom
+            out_dup[n - top_max_n - 1] = covered / denom
 
 
 @njit(cache=True)
-def _ngram_pages(word_hash, word_len, page_first_word, cap):
+def _ngram_pages(word_hash, word_len, page_first_word, cap, top_max_n, max_n):
     n_pages = page_first_word.size - 1
-    top = np.zeros((n_pages, _TOP_MAX_N - 1))
-    dup = np.zeros((n_pages, _MAX_N - _TOP_MAX_N))
+    top = np.zeros((n_pages, top_max_n - 1))
+    dup = np.zeros((n_pages, max_n - top_max_n))
     for p in range(n_pages):
         a = page_first_word[p]
         b = min(page_first_word[p + 1], a + cap)
         if b > a:
-            _ngram_page(word_hash[a:b], word_len[a:b], top[p], dup[p])
+            _ngram_page(word_hash[a:b], word_len[a:b], top[p], dup[p], top_max_n, max_n)
     return top, dup
 
 
@@ -483,7 +486,7 @@ def line_stats(lines: pl.Series, line_page: np.ndarray, n_pages: int, stop_words
     line_out, page_out, word_hash, word_len, first = _scan_lines(
         data, offsets, line_page.astype(np.int64), n_pages, classes, lower,
         vocab_keys, vocab_values, TERMINAL_CODEPOINTS, BULLET_CODEPOINTS, *automaton)
-    top, dup = _ngram_pages(word_hash, word_len, first, ngram_cap)
+    top, dup = _ngram_pages(word_hash, word_len, first, ngram_cap, _TOP_MAX_N, _MAX_N)
     per_line = pl.DataFrame({name: line_out[:, k] for k, name in enumerate(LINE_COLUMNS)})
     per_page = pl.DataFrame(
         {**{name: page_out[:, k] for k, name in enumerate(PAGE_WORD_COLUMNS)},

@@ -146,9 +146,12 @@ def _run_batch(staging_args: tuple[Path, str, str], batch: Batch) -> dict[str, A
     from jobs.pipeline import process_batch
 
     staging = Staging(*staging_args)
-    result = process_batch(batch.pages, batch.quarantined, _WORKER["model"])
+    loaded = _WORKER["model"]
+    result = process_batch(batch.pages, batch.quarantined, loaded)
+    thresholds = loaded.model.thresholds
     meta = {"index": batch.index, "pages": result["scores"].height,
-            "quarantined": result["quarantine"].height, "timings": result["timings"]}
+            "quarantined": result["quarantine"].height, "timings": result["timings"],
+            "thresholds": {"publish": thresholds.publish, "reject": thresholds.reject}}
     t = time.perf_counter()
     staging.write_batch(batch.index, {k: result[k] for k in ("scores", "texts", "quarantine")},
                         meta)
@@ -252,6 +255,15 @@ def _skipped(staging: Staging, batch: Batch) -> dict[str, Any]:
     return meta
 
 
+def _thresholds_used(model: ModelRef, metas: list[dict[str, Any]]) -> dict[str, Any]:
+    """The thresholds the workers decided with (the driver never unpickles the model); the
+    card's only when no batch reported them (a run of zero batches)."""
+    for meta in metas:
+        if meta.get("thresholds"):
+            return meta["thresholds"]
+    return {k: model.card.get("thresholds", {}).get(k) for k in ("publish", "reject")}
+
+
 def _run_json(cfg: NightlyConfig, input_meta: list[dict[str, Any]], model: ModelRef,
               staging: Staging, metas: list[dict[str, Any]], resumed: int, run_key: str,
               started: float, read_s: float) -> dict[str, Any]:
@@ -278,8 +290,7 @@ def _run_json(cfg: NightlyConfig, input_meta: list[dict[str, Any]], model: Model
         "counts": {"pages_in": scored + quarantined, "scored": scored,
                    "quarantined": quarantined, "decisions": decisions},
         "model": {"version": model.version, "sha256": model.sha256,
-                  "thresholds": {k: model.card.get("thresholds", {}).get(k)
-                                 for k in ("publish", "reject")}},
+                  "thresholds": _thresholds_used(model, metas)},
         "feature_schema_version": FEATURE_SCHEMA_VERSION,
         "phrase_lists_digest": phrase_lists_digest(),
         "batches": {"total": len(dirs), "resumed": resumed, "size": cfg.batch_size},

@@ -108,8 +108,9 @@ def retrain(table: pl.DataFrame, *, target_precision: float = 0.95, force: bool 
             results[kind] = (oof, th, evaluate(oof, y, defects, th))
         best = max(results, key=lambda k: results[k][2][PRIMARY_METRIC])
         oof = results[best][0]
-        # The winner's thresholds from scores averaged over N_REPEATS fold assignments (one
-        # split's few top pages must not decide them); metrics and calibration stay seed 0.
+        # The winner's thresholds from scores averaged over N_REPEATS different fold
+        # assignments (one split's few top pages must not decide them); metrics and
+        # calibration stay those of the seed-0 folds.
         step(f"thresholds of {best} over {N_REPEATS} fold assignments")
         thresholds = choose_thresholds(
             repeated_out_of_fold(best, DEFAULT_PARAMS[best], X_all, y_all, groups,
