@@ -8,13 +8,12 @@ pages) and its selector engine counts ``li a, nav a`` matches differently.
 Per page the work is: one resiliparse parse, two plain-text extractions from that tree, one
 Lexbor parse with two selector queries and one native text walk per link. Everything else is
 done on whole strings with C-level ``str`` methods (no per-word or per-link Python work):
-words are counted with ``str.split`` (see ``count_words``), and the words of all links are
-counted in one string.
+words are counted with ``str.split`` (``features.tokens.count_words``), and the words of all
+links are counted in one string.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from resiliparse.extract.html2text import extract_plain_text
@@ -22,7 +21,7 @@ from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 from resiliparse.parse.html import HTMLTree
 from selectolax.lexbor import LexborHTMLParser
 
-from features.tokens import PY_CJK_RANGES
+from features.tokens import count_words
 
 # Below this many main-content words the reader view is not an article; what a reader then
 # sees is the page's visible text (an error message, a login wall, a list of links).
@@ -36,23 +35,6 @@ HTML_FEATURE_DEFAULTS: dict[str, float] = {
     "link_word_share": 0.0, "link_list_share": 0.0, "link_line_share": 0.0,
     "main_text_share": 1.0,
 }
-
-_CJK_CHAR = re.compile(f"[{PY_CJK_RANGES}]")
-
-
-def count_words(text: str) -> int:
-    """Words as ``features.tokens.py_count_words`` counts them, without a Python-level loop.
-
-    A word is a run of non-space characters, except that each CJK character is a word of its
-    own. ``str.split()`` and the regex's ``\\s`` use the same whitespace test
-    (``Py_UNICODE_ISSPACE``), so ASCII text needs only the split; otherwise every CJK character
-    is replaced by a space (and counted) before splitting.
-    """
-    if text.isascii():
-        return len(text.split())
-    rest, n_cjk = _CJK_CHAR.subn(" ", text)
-    return n_cjk + len(rest.split())
-
 
 @dataclass
 class Extracted:

@@ -34,6 +34,7 @@ from features.unicode_table import (
     NUMBER,
     UPPER,
     WHITESPACE,
+    load_table,
 )
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -119,8 +120,6 @@ def _char_counts(data, offsets, classes):
 def char_counts(text: pl.Series) -> np.ndarray:
     """Per row: characters, letters (``\\p{L}``), upper-case letters (``\\p{Lu}``), decimal digits
     (``\\p{Nd}``) and characters that are numbers or white space (``[\\p{N}\\s]``)."""
-    from features.unicode_table import load_table
-
     classes, _ = load_table()
     data, offsets = string_buffers(text)
     return _char_counts(data, offsets, classes)
@@ -176,6 +175,15 @@ def _lookup(table_keys, table_values, h):
             return table_values[j]
         j = (j + 1) & mask
     return 0
+
+
+@njit(cache=True, inline="always")
+def _hash_step(h, cp, lower):
+    """Add one codepoint, lower-cased, to a word's FNV-1a hash (U+0130 lower-cases to two)."""
+    h = (h ^ np.uint64(lower[cp])) * FNV_PRIME
+    if cp == DOTTED_CAPITAL_I:
+        h = (h ^ np.uint64(COMBINING_DOT_ABOVE)) * FNV_PRIME
+    return h
 
 
 @njit(cache=True, inline="always")
@@ -261,8 +269,7 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, vocab_keys, v
                     page_out[page, 2] += alpha
                     in_word = False
                 if c & CJK:
-                    h = (FNV_OFFSET ^ np.uint64(lower[cp])) * FNV_PRIME
-                    nw = _emit_word(word_hash, word_len, nw, h, 1)
+                    nw = _emit_word(word_hash, word_len, nw, _hash_step(FNV_OFFSET, cp, lower), 1)
                     words += 1
                     page_out[page, 2] += (c & LETTER) != 0
                 continue
@@ -271,9 +278,7 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, vocab_keys, v
                 h = FNV_OFFSET
                 wlen = 0
                 alpha = False
-            h = (h ^ np.uint64(lower[cp])) * FNV_PRIME
-            if cp == DOTTED_CAPITAL_I:
-                h = (h ^ np.uint64(COMBINING_DOT_ABOVE)) * FNV_PRIME
+            h = _hash_step(h, cp, lower)
             wlen += 1
             alpha = alpha or (c & LETTER) != 0
         if in_word:
@@ -382,20 +387,23 @@ def _ngram_pages(word_hash, word_len, page_first_word, cap, top_max_n, max_n):
     return top, dup
 
 
-def hash_words(words: list[str]) -> np.ndarray:
-    """The kernels' hash of each (lower-cased) word, in order."""
-    from features.unicode_table import load_table
+@njit(cache=True)
+def _hash_strings(data, offsets, lower):
+    out = np.empty(offsets.size - 1, dtype=np.uint64)
+    for r in range(offsets.size - 1):
+        h = FNV_OFFSET
+        i, end = offsets[r], offsets[r + 1]
+        while i < end:
+            cp, i = _decode(data, i)
+            h = _hash_step(h, cp, lower)
+        out[r] = _finish(h)
+    return out
 
+
+def hash_words(words: tuple[str, ...]) -> np.ndarray:
+    """The kernels' hash of each word (as ``_scan_lines`` hashes a word), in order."""
     _, lower = load_table()
-    out = []
-    for word in words:
-        h = int(FNV_OFFSET)
-        for ch in word:
-            h = ((h ^ int(lower[ord(ch)])) * int(FNV_PRIME)) & 0xFFFFFFFFFFFFFFFF
-            if ord(ch) == DOTTED_CAPITAL_I:
-                h = ((h ^ COMBINING_DOT_ABOVE) * int(FNV_PRIME)) & 0xFFFFFFFFFFFFFFFF
-        out.append(h)
-    return _finish_all(np.array(out, dtype=np.uint64))
+    return _hash_strings(*string_buffers(pl.Series(words, dtype=pl.String)), lower)
 
 
 @cache
@@ -419,11 +427,6 @@ def vocabulary_table(stop_words: tuple[str, ...], gopher_words: tuple[str, ...]
             j = (j + 1) & (size - 1)
         keys[j], vals[j] = h, v
     return keys, vals
-
-
-@njit(cache=True)
-def _finish_all(hashes):
-    return np.array([_finish(h) for h in hashes], dtype=np.uint64)
 
 
 def phrase_automaton(phrase_lists: tuple[tuple[str, ...], ...]) -> tuple[np.ndarray, np.ndarray,
@@ -478,8 +481,6 @@ def line_stats(lines: pl.Series, line_page: np.ndarray, n_pages: int, stop_words
     """Per line (LINE_COLUMNS) and per page (PAGE_WORD_COLUMNS and the n-gram fractions) of
     non-blank stripped lines; ``line_page`` (non-decreasing) gives each line's page; the
     ``automaton`` of ``phrase_automaton`` sets each line's ``phrase_bits``."""
-    from features.unicode_table import load_table
-
     classes, lower = load_table()
     data, offsets = string_buffers(lines)
     vocab_keys, vocab_values = vocabulary_table(tuple(stop_words), tuple(gopher_words))

@@ -8,6 +8,7 @@ title, ``n_links`` and the HTML link features, on real pages and on crafted edge
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,8 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 from selectolax.lexbor import LexborHTMLParser
 
-from features.extract import MAX_LINKS_KEPT, MIN_MAIN_WORDS, count_words, extract_record
-from features.tokens import py_count_words
+from features.extract import MAX_LINKS_KEPT, MIN_MAIN_WORDS, extract_record
+from features.tokens import PY_CJK_RANGES, count_words
 from jobs.pipeline import extract_pages
 from jobs.readers import detect_input, read_input
 
@@ -31,6 +32,14 @@ def _ancestors(node: Any) -> Any:
     while node is not None:
         yield node
         node = node.parent
+
+
+# The word regex count_words must agree with, written out: one match per word.
+PY_WORD_RE = re.compile(rf"[{PY_CJK_RANGES}]|[^\s{PY_CJK_RANGES}]+")
+
+
+def py_count_words(text: str) -> int:
+    return sum(1 for _ in PY_WORD_RE.finditer(text))
 
 
 def reference_extract(text: str | None, html: str | None) -> dict[str, Any]:
@@ -152,7 +161,7 @@ def test_text_fallbacks_match_reference(text: str | None, html: str | None) -> N
 
 def test_count_words_agrees_with_the_regex_on_every_code_point() -> None:
     # Every code point as a separator, inside a word and next to CJK (in chunks of 256 code
-    # points): whitespace and CJK must be classified as features.tokens.PY_WORD_RE does.
+    # points): whitespace and CJK must be classified as PY_WORD_RE does.
     cps = [cp for cp in range(sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF]
     for i in range(0, len(cps), 256):
         chunk = "".join(f"a{c}b {c}{c} 漢{c}字 x{c} " for c in map(chr, cps[i:i + 256]))
