@@ -2,7 +2,11 @@
 
 Contributions are per-feature additive terms of the base model's log-odds (exact TreeSHAP for
 LightGBM, coefficient x standardised value for the linear model); the calibration is monotonic,
-so the order of reasons is the order of their effect on the calibrated score.
+so the order of reasons is the order of their effect on the calibrated score. LightGBM's
+TreeSHAP is read off per-tree tables built on first use (``models.tree_contributions``: the same
+values as ``pred_contrib``, 10 ms instead of 0.41 s per 10,000 pages single-threaded for the
+shipped model, plus about 70 ms once per process to build them); the tables are never part of
+the pickled model, so model files and their registry hashes do not change.
 """
 
 from __future__ import annotations
@@ -54,6 +58,12 @@ class PagescoreModel:
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n_pages, n_features) additive log-odds contributions of the base model."""
         if self.kind == "lightgbm":
+            # Imported here: drivers that only verify models need not load numba.
+            from models.tree_contributions import contribution_tables
+
+            tables = contribution_tables(self.base.booster_)
+            if tables is not None and tables.accepts(X):
+                return tables.contributions(X)
             contrib = self.base.predict(X, pred_contrib=True)
             return np.asarray(contrib, dtype=np.float64)[:, : X.shape[1]]
         scaler, clf = self.base.named_steps["scale"], self.base.named_steps["clf"]
