@@ -8,7 +8,7 @@ through one streaming ``ray.data`` pipeline::
                                                             (model loaded once per actor,
                                                              process_batch + write_batch)
 
-Every actor runs ``jobs.nightly._run_batch``, the function the local pool runs, so both engines
+Every actor runs ``jobs.worker.run_batch``, the function the local pool runs, so both engines
 write the same parts through ``Staging.write_batch`` and commit the same tables.
 
 Why a queue and not one dataset per window of batches: Ray Data starts a new actor pool per
@@ -32,18 +32,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from jobs.nightly import (
-    Batch,
-    BatchLog,
-    NightlyConfig,
-    _init_worker,
-    _run_batch,
-    _skipped,
-    iter_batches,
-)
+from jobs.nightly import BatchLog, NightlyConfig, iter_batches
 from jobs.partition import Staging
 from jobs.readers import Input
-from models.registry import REGISTRY_DIR, LoadedModel, ModelError, ModelRef, read_index
+from jobs.worker import Batch, init_worker, run_batch, skipped_meta
+from models.registry import REGISTRY_DIR, ModelError, ModelRef, read_index
 
 # Read-but-unwritten batches per worker: enough that no actor waits for the next batch while
 # the driver reads it, few enough that the driver's memory stays a handful of batches.
@@ -72,10 +65,7 @@ class BatchRunner:
 
     def __init__(self, staging_args: tuple[str, str, str], version: str,
                  expected_sha256: str, registry: str | None) -> None:
-        _init_worker(version, registry)  # load_model verifies the hash against the registry
-        from jobs.nightly import _WORKER
-
-        loaded: LoadedModel = _WORKER["model"]
+        loaded = init_worker(version, registry)  # load_model verifies the hash
         if loaded.sha256 != expected_sha256:
             # The run key names one model; a node with another copy of the registry must not
             # mix a second model's scores into the partition.
@@ -93,8 +83,7 @@ class BatchRunner:
             # Ray retries a batch whose actor died after writing it (a lost node); the part
             # is complete (write_batch renames it in whole), and a second rename onto it fails.
             return {"meta": done.read_text()}
-        pages, quarantined = pickle.loads(row["payload"])
-        meta = _run_batch(self._staging_args, Batch(index, pages, quarantined))
+        meta = run_batch(self._staging_args, Batch(index, pickle.loads(row["payload"])))
         # JSON, not a nested Arrow struct: the meta goes back to run.json unchanged.
         return {"meta": json.dumps(meta)}
 
@@ -126,14 +115,14 @@ def run_batches_on_ray(cfg: NightlyConfig, inputs: list[Input], staging: Staging
             "Run pagescore on a node of the cluster with --ray-address auto (or HOST:6379), "
             "e.g. through `ray job submit`"
         )
-    log = BatchLog(on_progress)
+    log = BatchLog(on_progress, staging.append_finished)
 
     # Skip the finished prefix before starting Ray: resuming a run that only lacked its
     # commit then costs no cluster start (about 4 s and 1.4 GB for a local Ray).
     batches = log.timed(iter_batches(inputs, cfg.batch_size))
     first = next(batches, None)
     while first is not None and staging.is_done(first.index):
-        log.add(_skipped(staging, first))
+        log.add(skipped_meta(staging, first.index))
         first = next(batches, None)
     if first is None:
         return log.read_s, log.metas
@@ -204,11 +193,11 @@ class _Feeder(threading.Thread):
                 if batch is None:
                     break
                 if self._staging.is_done(batch.index):  # resume: finished in an earlier try
-                    self._resumed.append(_skipped(self._staging, batch))
+                    self._resumed.append(skipped_meta(self._staging, batch.index))
                     continue
                 # Pickled, not Arrow rows: Arrow would unify the records' dict schemas
                 # (missing keys, mixed types) and process_batch must get them as read.
-                item = (batch.index, pickle.dumps((batch.pages, batch.quarantined),
+                item = (batch.index, pickle.dumps(batch.records,
                                                   protocol=pickle.HIGHEST_PROTOCOL))
                 del batch
                 while not self._slots.acquire(timeout=0.5):

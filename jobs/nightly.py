@@ -20,14 +20,14 @@ from jobs import __version__
 from jobs.partition import (
     ResourceError,
     Staging,
-    bind_to_parent,
     check_memory,
     check_writable,
     partition_lock,
     write_atomic,
 )
-from jobs.readers import Input, detect_input, read_input
-from models.registry import ModelRef, load_model, verify_model
+from jobs.readers import Input, Record, detect_input, read_input
+from jobs.worker import Batch, init_worker, run_batch, skipped_meta
+from models.registry import ModelRef, verify_model
 
 DEFAULT_BATCH_SIZE = 1000
 
@@ -47,9 +47,11 @@ class NightlyConfig:
 
 @dataclass
 class BatchLog:
-    """What the engines report as batches finish: metas, records done, time spent reading."""
+    """What the engines report as batches finish: metas, records done, time spent reading.
+    ``after_batch`` runs after each one (the staging's ``append_finished``)."""
 
     on_progress: Callable[[int, int], None] | None = None
+    after_batch: Callable[[], None] | None = None
     metas: list[dict[str, Any]] = field(default_factory=list)
     records: int = 0
     read_s: float = 0.0
@@ -57,6 +59,8 @@ class BatchLog:
     def add(self, meta: dict[str, Any]) -> None:
         self.metas.append(meta)
         self.records += meta["pages"] + meta["quarantined"]
+        if self.after_batch:
+            self.after_batch()
         if self.on_progress:
             self.on_progress(self.records, meta["index"])
 
@@ -69,13 +73,6 @@ class BatchLog:
             if batch is None:
                 return
             yield batch
-
-
-@dataclass
-class Batch:
-    index: int
-    pages: list[dict[str, Any]]
-    quarantined: list[dict[str, Any]]
 
 
 @dataclass
@@ -112,51 +109,19 @@ def input_size(path: Path) -> int:
 
 
 def iter_batches(inputs: list[Input], batch_size: int) -> Iterator[Batch]:
-    """Deterministic batches of ``batch_size`` records (pages + quarantined) in input order."""
-    pages: list[dict[str, Any]] = []
-    quarantined: list[dict[str, Any]] = []
+    """Deterministic batches of ``batch_size`` records (each becomes one page or one
+    quarantined record) in input order; JSONL lines are parsed by the workers."""
+    records: list[Record] = []
     index = 0
     for inp in inputs:
-        for kind, rec in read_input(inp):
-            (pages if kind == "page" else quarantined).append(rec)
-            if len(pages) + len(quarantined) >= batch_size:
-                yield Batch(index, pages, quarantined)
+        for record in read_input(inp, defer_json=True):
+            records.append(record)
+            if len(records) >= batch_size:
+                yield Batch(index, records)
                 index += 1
-                pages, quarantined = [], []
-    if pages or quarantined:
-        yield Batch(index, pages, quarantined)
-
-
-# --- worker side --------------------------------------------------------------------------
-
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(model_version: str | None, registry: str | None,
-                 parent_pid: int | None = None) -> None:
-    from models.registry import REGISTRY_DIR
-
-    if parent_pid is not None:  # local pool: never outlive (and write after) a killed run
-        bind_to_parent(parent_pid)
-    check_memory()  # caps malloc arenas under `ulimit -v` in this process too
-    _WORKER["model"] = load_model(model_version, Path(registry) if registry else REGISTRY_DIR)
-
-
-def _run_batch(staging_args: tuple[Path, str, str], batch: Batch) -> dict[str, Any]:
-    from jobs.pipeline import process_batch
-
-    staging = Staging(*staging_args)
-    loaded = _WORKER["model"]
-    result = process_batch(batch.pages, batch.quarantined, loaded)
-    thresholds = loaded.model.thresholds
-    meta = {"index": batch.index, "pages": result["scores"].height,
-            "quarantined": result["quarantine"].height, "timings": result["timings"],
-            "thresholds": {"publish": thresholds.publish, "reject": thresholds.reject}}
-    t = time.perf_counter()
-    staging.write_batch(batch.index, {k: result[k] for k in ("scores", "texts", "quarantine")},
-                        meta)
-    meta["timings"]["write"] = time.perf_counter() - t
-    return meta
+                records = []
+    if records:
+        yield Batch(index, records)
 
 
 # --- driver side ----------------------------------------------------------------------------
@@ -183,11 +148,15 @@ def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | No
         }, sort_keys=True).encode()).hexdigest()[:20]
         staging = Staging(cfg.out, cfg.date, run_key)
         resumed = staging.prepare()
-        read_s, batch_metas = _drive(cfg, inputs, staging, model, registry, on_progress)
-        run = _run_json(cfg, input_meta, model, staging, batch_metas, resumed, run_key,
-                        started, read_s + hash_s)
-        t_commit = time.perf_counter()
-        dest = staging.commit(run)
+        try:
+            read_s, batch_metas = _drive(cfg, inputs, staging, model, registry, on_progress)
+            run = _run_json(cfg, input_meta, model, staging, batch_metas, resumed, run_key,
+                            started, read_s + hash_s)
+            t_commit = time.perf_counter()
+            dest = staging.commit(run)
+        except BaseException:
+            staging.drop_final()  # its open files must not be flushed at exit (a full disk)
+            raise
         run["timings"]["commit"] = round(time.perf_counter() - t_commit, 3)
         # Atomic: the partition is already visible, a kill here must not leave half a file.
         write_atomic(dest / "run.json", json.dumps(run, indent=2, sort_keys=True).encode())
@@ -203,13 +172,13 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, model: Mod
         return run_batches_on_ray(cfg, inputs, staging, registry, on_progress, model=model)
     workers = cfg.workers or os.cpu_count() or 1
     staging_args = (staging.out, staging.date, staging.run_key)
-    log = BatchLog(on_progress)
+    log = BatchLog(on_progress, staging.append_finished)
     batches = log.timed(iter_batches(inputs, cfg.batch_size))
     if workers == 1:
-        _WORKER["model"] = load_model(model.version, registry)
+        init_worker(model.version, str(registry) if registry else None)
         for batch in batches:
-            log.add(_skipped(staging, batch) if staging.is_done(batch.index)
-                    else _run_batch(staging_args, batch))
+            log.add(skipped_meta(staging, batch.index) if staging.is_done(batch.index)
+                    else run_batch(staging_args, batch))
         return log.read_s, log.metas
 
     # Worker processes start with one polars/BLAS thread each: processes already use the cores.
@@ -220,15 +189,15 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, model: Mod
     try:
         with ProcessPoolExecutor(
             max_workers=workers, mp_context=mp.get_context("spawn"),
-            initializer=_init_worker,
+            initializer=init_worker,
             initargs=(model.version, str(registry) if registry else None, os.getpid()),
         ) as pool:
             pending: set[Future] = set()
             for batch in batches:
                 if staging.is_done(batch.index):
-                    log.add(_skipped(staging, batch))
+                    log.add(skipped_meta(staging, batch.index))
                     continue
-                pending.add(pool.submit(_run_batch, staging_args, batch))
+                pending.add(pool.submit(run_batch, staging_args, batch))
                 if len(pending) >= 2 * workers:  # bounded memory: at most 2 batches per worker
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for f in finished:
@@ -249,12 +218,6 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, model: Mod
     return log.read_s, log.metas
 
 
-def _skipped(staging: Staging, batch: Batch) -> dict[str, Any]:
-    meta = json.loads((staging.batch_dir(batch.index) / "meta.json").read_text())
-    meta["resumed"] = True
-    return meta
-
-
 def _thresholds_used(model: ModelRef, metas: list[dict[str, Any]]) -> dict[str, Any]:
     """The thresholds the workers decided with (the driver never unpickles the model); the
     card's only when no batch reported them (a run of zero batches)."""
@@ -269,9 +232,10 @@ def _run_json(cfg: NightlyConfig, input_meta: list[dict[str, Any]], model: Model
               started: float, read_s: float) -> dict[str, Any]:
     import polars as pl
 
-    dirs = staging.batch_dirs()
-    scores = pl.scan_parquet([str(d / "scores.parquet") for d in dirs]) if dirs else None
-    quarantine = pl.scan_parquet([str(d / "quarantine.parquet") for d in dirs]) if dirs else None
+    n = len(staging.batch_dirs())
+    scores = pl.scan_ipc([staging.part_file(i, "scores") for i in range(n)]) if n else None
+    quarantine = (pl.scan_ipc([staging.part_file(i, "quarantine") for i in range(n)])
+                  if n else None)
     scored = scores.select(pl.len()).collect().item() if scores is not None else 0
     quarantined = quarantine.select(pl.len()).collect().item() if quarantine is not None else 0
     decisions = (
@@ -293,7 +257,7 @@ def _run_json(cfg: NightlyConfig, input_meta: list[dict[str, Any]], model: Model
                   "thresholds": _thresholds_used(model, metas)},
         "feature_schema_version": FEATURE_SCHEMA_VERSION,
         "phrase_lists_digest": phrase_lists_digest(),
-        "batches": {"total": len(dirs), "resumed": resumed, "size": cfg.batch_size},
+        "batches": {"total": n, "resumed": resumed, "size": cfg.batch_size},
         "timings": {k: round(v, 3) for k, v in stage.items()}
         | {"wall": round(time.time() - started, 3)},
         "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),

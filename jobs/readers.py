@@ -15,6 +15,7 @@ import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -44,7 +45,9 @@ class Input:
 
 
 Page = dict[str, Any]
-Record = tuple[str, dict[str, Any]]  # ("page" | "quarantine", payload)
+# ("page" | "quarantine", payload); or, from ``read_input(..., defer_json=True)``,
+# ("json", (source, line number, line bytes)): a JSONL line not parsed yet (``resolve_record``).
+Record = tuple[str, Any]
 
 
 def detect_input(path: Path) -> Input:
@@ -77,10 +80,14 @@ def detect_input(path: Path) -> Input:
     )
 
 
-def read_input(inp: Input) -> Iterator[Record]:
-    """Yield every record of one input, in a deterministic order."""
+def read_input(inp: Input, defer_json: bool = False) -> Iterator[Record]:
+    """Yield every record of one input, in a deterministic order.
+
+    With ``defer_json`` a JSONL line comes as a ``"json"`` record that ``resolve_record`` turns
+    into a page or a quarantined record later: the nightly driver reads lines and its worker
+    processes parse them, in parallel and without pickling the parsed pages between them."""
     readers = {
-        "jsonl": _read_jsonl,
+        "jsonl": partial(_read_jsonl, defer_json=defer_json),
         "parquet": _read_parquet,
         "warc": _read_warc,
         "folder": _read_folder,
@@ -91,6 +98,14 @@ def read_input(inp: Input) -> Iterator[Record]:
         yield from readers[inp.kind](inp)
     except OSError as exc:  # unreadable file, vanished mid-run, truncated compressed stream
         yield _quarantine(inp.source, None, "", f"unreadable input: {type(exc).__name__}: {exc}")
+
+
+def resolve_record(record: Record) -> Record:
+    """A deferred ``"json"`` record parsed and validated; any other record as it is."""
+    kind, payload = record
+    if kind == "json":
+        return _record_from_json_line(*payload)
+    return record
 
 
 def _quarantine(source: str, page_id: str | None, raw: Any, reason: str) -> Record:
@@ -179,7 +194,7 @@ class _StrictZstdReader(io.RawIOBase):
         super().close()
 
 
-def _read_jsonl(inp: Input) -> Iterator[Record]:
+def _read_jsonl(inp: Input, defer_json: bool = False) -> Iterator[Record]:
     source = inp.source
     lineno = 0
     with _open_maybe_compressed(inp.path) as fh:
@@ -200,7 +215,10 @@ def _read_jsonl(inp: Input) -> Iterator[Record]:
                 continue
             if not line.strip():
                 continue
-            yield _record_from_json_line(source, lineno, line)
+            if defer_json:
+                yield "json", (source, lineno, line)
+            else:
+                yield _record_from_json_line(source, lineno, line)
 
 
 def _skip_rest_of_line(fh: BinaryIO) -> None:

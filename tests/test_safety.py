@@ -717,7 +717,7 @@ def test_staging_killed_while_being_removed_is_not_resumed(tmp_path: Path,
     real_rmtree = shutil.rmtree
 
     def killed_midway(path: Any, *a: Any, **kw: Any) -> None:
-        (Path(path) / "parts" / "batch-000001" / "scores.parquet").unlink()
+        staging.part_file(1, "scores").unlink()
         raise SystemExit("killed")  # as if SIGKILL struck in the middle of the removal
 
     monkeypatch.setattr("jobs.partition.shutil.rmtree", killed_midway)

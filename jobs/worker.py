@@ -1,0 +1,77 @@
+"""The unit of work both engines run in their worker processes: one batch of records in, one
+finished part out (``Staging.write_batch``) and its meta back to the driver.
+
+The driver only reads records (JSONL lines stay unparsed, ``jobs.readers.resolve_record``) and
+cuts them into batches; everything per page happens here, in parallel.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobs.partition import Staging, bind_to_parent, check_memory
+from jobs.readers import Record, resolve_record
+from models.registry import REGISTRY_DIR, LoadedModel, load_model
+
+
+@dataclass
+class Batch:
+    """``records`` in input order, as ``read_input(..., defer_json=True)`` yields them."""
+
+    index: int
+    records: list[Record]
+
+    def resolved(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(pages, quarantined records), each in input order."""
+        pages: list[dict[str, Any]] = []
+        quarantined: list[dict[str, Any]] = []
+        for record in self.records:
+            kind, payload = resolve_record(record)
+            (pages if kind == "page" else quarantined).append(payload)
+        return pages, quarantined
+
+
+_MODEL: dict[str, LoadedModel] = {}
+
+
+def init_worker(model_version: str | None, registry: str | None,
+                parent_pid: int | None = None) -> LoadedModel:
+    """Load (and verify) the model once per worker process; return it."""
+    if parent_pid is not None:  # local pool: never outlive (and write after) a killed run
+        bind_to_parent(parent_pid)
+    check_memory()  # caps malloc arenas under `ulimit -v` in this process too
+    _MODEL["model"] = load_model(model_version, Path(registry) if registry else REGISTRY_DIR)
+    return _MODEL["model"]
+
+
+def run_batch(staging_args: tuple[Path, str, str], batch: Batch) -> dict[str, Any]:
+    """Score one batch with the worker's model and write its part; return the batch meta."""
+    from jobs.pipeline import process_batch
+
+    staging = Staging(*staging_args)
+    loaded = _MODEL["model"]
+    t = time.perf_counter()
+    pages, quarantined = batch.resolved()
+    parse_s = time.perf_counter() - t
+    result = process_batch(pages, quarantined, loaded)
+    thresholds = loaded.model.thresholds
+    meta = {"index": batch.index, "pages": result["scores"].height,
+            "quarantined": result["quarantine"].height,
+            "timings": {"parse": parse_s} | result["timings"],
+            "thresholds": {"publish": thresholds.publish, "reject": thresholds.reject}}
+    t = time.perf_counter()
+    staging.write_batch(batch.index, {k: result[k] for k in ("scores", "texts", "quarantine")},
+                        meta)
+    meta["timings"]["write"] = time.perf_counter() - t
+    return meta
+
+
+def skipped_meta(staging: Staging, index: int) -> dict[str, Any]:
+    """The meta of a batch an earlier attempt of the same run finished (a resumed batch)."""
+    meta = json.loads((staging.batch_dir(index) / "meta.json").read_text())
+    meta["resumed"] = True
+    return meta
