@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 import zstandard
 
-from jobs.readers import InputError, detect_input, read_input
+from jobs.readers import InputError, detect_input, read_input, resolve_record
+from jobs.worker import Batch
 
 
 def read(path: Path) -> tuple[list[dict], list[dict]]:
@@ -47,6 +48,22 @@ def test_jsonl_mixed_good_and_bad(tmp_path: Path) -> None:
     assert any("'text' must be a string" in r for r in reasons)
     assert any("'id' must be a string or integer" in r for r in reasons)
     assert any("expected a JSON object" in r for r in reasons)
+
+
+def test_jsonl_parsed_by_the_workers_gives_the_same_records(tmp_path: Path) -> None:
+    """The nightly driver leaves JSONL lines unparsed (``defer_json``) and the workers resolve
+    them: same records, same order, same quarantine reasons as parsing while reading."""
+    path = tmp_path / "in.jsonl.gz"
+    too_big = b'{"id": "big", "text": "' + b"x" * 40 + b'"}'
+    path.write_bytes(gzip.compress(b"\n".join([*MIXED, b"", too_big]) + b"\n"))
+    direct = list(read_input(detect_input(path)))
+    deferred = list(read_input(detect_input(path), defer_json=True))
+    assert sum(kind == "json" for kind, _ in deferred) == len(MIXED) + 1
+    assert [resolve_record(r) for r in deferred] == direct
+    pages, quarantined = Batch(0, deferred).resolved()
+    assert pages == [rec for kind, rec in direct if kind == "page"]
+    assert quarantined == [rec for kind, rec in direct if kind == "quarantine"]
+    assert len(pages) + len(quarantined) == len(direct) == len(MIXED) + 1
 
 
 def test_compressed_jsonl(tmp_path: Path) -> None:
