@@ -354,9 +354,10 @@ class TableAppender:
         if table.num_rows == 0:
             return
         if self._writer is None:
-            stats = [f.name for f in self._schema if f.name != "text"]
+            # Nor a dictionary: every page's text is distinct, so trying one only costs time.
+            small = [f.name for f in self._schema if f.name != "text"]
             self._writer = pq.ParquetWriter(self.target, self._schema, compression="zstd",
-                                            write_statistics=stats)
+                                            write_statistics=small, use_dictionary=small)
         self._writer.write_table(table.cast(self._writer.schema))
 
     def close(self) -> None:
