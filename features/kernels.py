@@ -3,9 +3,18 @@ otherwise need a row per word.
 
 Exploding pages into one polars row per word and grouping them back cost about 80% of the
 feature time (``bench/README.md``); these kernels read the Arrow buffers of the column once, in
-compiled loops, and return one number per line or per page. Their definitions are the same as
-the polars expressions they replace (``features.tokens``, ``features.repetition``):
-``tests/test_kernels.py`` checks them against those expressions on real pages.
+compiled loops, and return one number per line or per page:
+
+- ``line_stats``: one pass over the lines' codepoints gives the per-line counts, the literal
+  phrases of ``features.lines`` and the line filters of its regular expressions (one
+  Aho-Corasick automaton, ``phrase_automaton``), each line's hash and each word's; a pass per
+  page counts words, stop words and distinct words and the n-gram repetition fractions.
+- ``line_flags``: duplicate lines, headlines and promotional runs of ``features.lines``.
+- ``char_counts``: character classes of whole pages (``features.chars``).
+
+Their definitions are the same as the polars expressions they replace (``features.tokens``,
+``features.repetition``, ``features.lines``): ``tests/test_kernels.py`` checks them against
+those expressions on real pages.
 
 Words are ``features.tokens.WORD_PATTERN``: runs of non-space characters, each Han/Hiragana/
 Katakana character a word of its own. Words are compared lower-cased, through 64-bit FNV-1a
@@ -22,6 +31,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
+from features.phrases import LineFilter
 from features.repetition import DUP_NGRAMS, TOP_NGRAMS
 from features.tokens import BULLET_CHARS, TERMINAL_PUNCT
 from features.unicode_table import (
@@ -59,6 +69,11 @@ PAGE_WORD_COLUMNS = ("_nwords", "_word_chars", "_alpha_words", "_stop_words", "_
 _TOP_MAX_N, _MAX_N = max(TOP_NGRAMS), max(DUP_NGRAMS)
 if tuple(range(2, _MAX_N + 1)) != TOP_NGRAMS + DUP_NGRAMS:
     raise ImportError("the n-gram kernel needs TOP_NGRAMS and DUP_NGRAMS to be 2..N in order")
+# Bits of a line's phrase matches: bit g for phrase list g, bit FILTER_SHIFT + f for line
+# filter f (``phrase_automaton``).
+FILTER_SHIFT = 32
+# The byte class that marks the start of a line, before its first byte.
+_LINE_START = 256
 # Per-page outputs of ``char_counts``.
 CHAR_COLUMNS = ("_nchars", "_letters", "_upper", "_digits", "_number_or_space")
 
@@ -143,29 +158,6 @@ def _home(h, mask):
 
 
 @njit(cache=True)
-def _group(keys):
-    """Open-addressing count of equal keys: ``slot`` per key, and per slot the index of the
-    key's first occurrence (``owner``, -1 if empty) and its number of occurrences."""
-    size = 16
-    while size < 2 * keys.size:
-        size *= 2
-    mask = size - 1
-    owner = np.full(size, -1, dtype=np.int64)
-    count = np.zeros(size, dtype=np.int64)
-    slot = np.empty(keys.size, dtype=np.int64)
-    for k in range(keys.size):
-        h = keys[k]
-        j = _home(h, mask)
-        while owner[j] >= 0 and keys[owner[j]] != h:
-            j = (j + 1) & mask
-        if owner[j] < 0:
-            owner[j] = k
-        count[j] += 1
-        slot[k] = j
-    return slot, owner, count
-
-
-@njit(cache=True)
 def _lookup(table_keys, table_values, h):
     """Value of ``h`` in a table built by ``vocabulary_table`` (0 when absent)."""
     mask = table_keys.size - 1
@@ -194,12 +186,15 @@ def _emit_word(word_hash, word_len, nw, h, length):
 
 
 @njit(cache=True)
-def _scan_lines(data, offsets, line_page, n_pages, classes, lower, vocab_keys, vocab_values,
-               terminal, bullets, ac_delta, ac_class, ac_out):
-    """Per line: LINE_COLUMNS; per word: lower-case hash and length; per page: first word."""
+def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bullets, ac_delta,
+                ac_class, ac_out):
+    """Per line: LINE_COLUMNS (``phrase_bits`` with the line-filter bits above FILTER_SHIFT) and
+    a hash of its codepoints; per word: lower-case hash and length; per page: alphabetic words,
+    symbols and first word."""
     n_lines = offsets.size - 1
     line_out = np.zeros((n_lines, 8), dtype=np.int64)
-    page_out = np.zeros((n_pages, 7), dtype=np.int64)
+    line_hash = np.empty(n_lines, dtype=np.uint64)
+    page_out = np.zeros((n_pages, 2), dtype=np.int64)
     # A word needs at least one byte and one byte of separation, so this bounds the count.
     cap = (data.size + n_lines) // 2 + 1
     word_hash = np.empty(cap, dtype=np.uint64)
@@ -207,6 +202,8 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, vocab_keys, v
     page_first_word = np.zeros(n_pages + 1, dtype=np.int64)
     nw = 0
     prev_page = -1
+    # Phrases anchored at the line start follow a class no byte has (index 256).
+    start = ac_delta[0, ac_class[256]]
     for ln in range(n_lines):
         page = line_page[ln]
         while prev_page < page:
@@ -222,12 +219,14 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, vocab_keys, v
         alpha = False
         dots = 0
         symbols = 0
-        state = 0
-        bits = 0
+        state = start
+        bits = ac_out[start]
+        lh = FNV_OFFSET
         while i < end:
             cp, i = _decode(data, i)
             c = classes[cp]
             chars += 1
+            lh = (lh ^ np.uint64(cp)) * FNV_PRIME
             # The phrase automaton reads the UTF-8 bytes of the lower-cased line.
             lc = np.int64(lower[cp])
             if lc < 0x80:
@@ -266,12 +265,12 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, vocab_keys, v
                 if in_word:
                     nw = _emit_word(word_hash, word_len, nw, h, wlen)
                     words += 1
-                    page_out[page, 2] += alpha
+                    page_out[page, 0] += alpha
                     in_word = False
                 if c & CJK:
                     nw = _emit_word(word_hash, word_len, nw, _hash_step(FNV_OFFSET, cp, lower), 1)
                     words += 1
-                    page_out[page, 2] += (c & LETTER) != 0
+                    page_out[page, 0] += (c & LETTER) != 0
                 continue
             if not in_word:
                 in_word = True
@@ -284,9 +283,10 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, vocab_keys, v
         if in_word:
             nw = _emit_word(word_hash, word_len, nw, h, wlen)
             words += 1
-            page_out[page, 2] += alpha
+            page_out[page, 0] += alpha
         symbols += dots // 3
-        page_out[page, 6] += symbols
+        page_out[page, 1] += symbols
+        line_hash[ln] = _finish(lh)
         line_out[ln, 0] = chars
         line_out[ln, 1] = words
         for t in terminal:
@@ -303,88 +303,249 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, vocab_keys, v
     while prev_page < n_pages:
         prev_page += 1
         page_first_word[prev_page] = nw
-    for p in range(n_pages):
-        a, b = page_first_word[p], page_first_word[p + 1]
-        page_out[p, 0] = b - a
-        total = 0
-        stop = 0
-        gopher_seen = 0
-        for w in range(a, b):
-            total += word_len[w]
-            value = _lookup(vocab_keys, vocab_values, word_hash[w])
-            stop += value & 1
-            gopher_seen |= value >> 1
-        page_out[p, 1] = total
-        page_out[p, 3] = stop
-        count = 0
-        while gopher_seen:
-            count += gopher_seen & 1
-            gopher_seen >>= 1
-        page_out[p, 4] = count
-        if b > a:
-            _, owner, _ = _group(word_hash[a:b])
-            page_out[p, 5] = np.sum(owner >= 0)
-    return line_out, page_out, word_hash[:nw], word_len[:nw], page_first_word
+    return line_out, line_hash, page_out, word_hash[:nw], word_len[:nw], page_first_word
+
+
+@njit(cache=True, inline="always")
+def _table_mask(n):
+    """Mask of an open-addressing table for ``n`` keys (at most half full)."""
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    return size - 1
 
 
 @njit(cache=True)
-def _ngram_page(wh, wl, out_top, out_dup, top_max_n, max_n):
-    """Gopher repetition fractions of one page's words (see ``features.repetition``)."""
-    m = wh.size
-    cum = np.zeros(m + 1, dtype=np.int64)
+def _count_keys(keys, nk, table_key, owner, count, slot, mask):
+    """Count equal keys among ``keys[:nk]`` in a table that is empty on entry (``count`` 0):
+    ``slot`` per key, and per slot the key, the index of its first occurrence and its number of
+    occurrences. Returns the number of distinct keys."""
+    distinct = 0
+    for k in range(nk):
+        h = keys[k]
+        j = _home(h, mask)
+        while count[j] != 0 and table_key[j] != h:
+            j = (j + 1) & mask
+        if count[j] == 0:
+            table_key[j] = h
+            owner[j] = k
+            distinct += 1
+        count[j] += 1
+        slot[k] = j
+    return distinct
+
+
+@njit(cache=True, inline="always")
+def _clear_keys(slot, nk, count):
+    """Empty the slots ``_count_keys`` filled: the tables are reused, page after page."""
+    for k in range(nk):
+        count[slot[k]] = 0
+
+
+@njit(cache=True)
+def _ngram_page(wh, wl, rep, m, out_top, out_dup, top_max_n, max_n, cand, key, cum, table_key,
+                owner, count, slot):
+    """Gopher repetition fractions of a page's first ``m`` words (see ``features.repetition``).
+    ``rep`` marks words that occur more than once on the page; the arguments from ``cand`` on
+    are work space."""
+    cum[0] = 0
     for k in range(m):
         cum[k + 1] = cum[k] + wl[k]
     denom = max(cum[m], 1)
-    cand = np.arange(m)
-    key = wh.copy()
+    # A repeated bigram is made of repeated words: only those starts can count.
+    nk = 0
+    for s in range(m - 1):
+        if rep[s] and rep[s + 1]:
+            cand[nk] = s
+            key[nk] = wh[s] * NGRAM_MUL + wh[s + 1]
+            nk += 1
     for n in range(2, max_n + 1):
-        # Only starts whose (n-1)-gram repeated can start a repeated n-gram.
-        keep = cand + n <= m
-        cand = cand[keep]
-        key = key[keep] * NGRAM_MUL + wh[cand + n - 1]
-        slot, owner, count = _group(key)
-        dup = count[slot] > 1
-        best_cnt = 0
-        best_chars = 0
+        if n > 2:
+            # Only starts whose (n-1)-gram repeated can start a repeated n-gram.
+            w = 0
+            for k in range(nk):
+                s = cand[k]
+                if s + n <= m:
+                    cand[w] = s
+                    key[w] = key[k] * NGRAM_MUL + wh[s + n - 1]
+                    w += 1
+            nk = w
+        _count_keys(key, nk, table_key, owner, count, slot, _table_mask(nk))
         if n <= top_max_n:
-            for j in range(owner.size):
+            best_cnt = 0
+            best_chars = 0
+            for k in range(nk):
+                j = slot[k]
                 cnt = count[j]
-                if cnt > 1:
-                    # owner is the first occurrence on the page: candidates are in page order.
-                    first = cand[owner[j]]
-                    c = cum[first + n] - cum[first]
+                if cnt > 1 and owner[j] == k:  # k is the n-gram's first occurrence
+                    c = cum[cand[k] + n] - cum[cand[k]]
                     if cnt > best_cnt or (cnt == best_cnt and c > best_chars):
                         best_cnt, best_chars = cnt, c
-        cand = cand[dup]
-        key = key[dup]
-        if n <= top_max_n:
             out_top[n - 2] = min(best_cnt * best_chars / denom, 1.0)
-        else:
-            # Words covered by a repeated n-gram: +1 at each start, -1 n words later.
-            depth = np.zeros(m + 1, dtype=np.int64)
-            for s in cand:
-                depth[s] += 1
-                depth[s + n] -= 1
-            level = 0
+        w = 0
+        for k in range(nk):
+            if count[slot[k]] > 1:
+                cand[w] = cand[k]
+                key[w] = key[k]
+                w += 1
+        _clear_keys(slot, nk, count)
+        nk = w
+        if n > top_max_n:
+            # Words covered by a repeated n-gram; starts ascend, so one sweep counts each once.
             covered = 0
-            for k in range(m):
-                level += depth[k]
-                if level > 0:
-                    covered += wl[k]
+            reach = 0
+            for k in range(nk):
+                s = cand[k]
+                for t in range(max(s, reach), s + n):
+                    covered += wl[t]
+                reach = s + n
             out_dup[n - top_max_n - 1] = covered / denom
 
 
 @njit(cache=True)
-def _ngram_pages(word_hash, word_len, page_first_word, cap, top_max_n, max_n):
+def _page_words(word_hash, word_len, page_first_word, vocab_keys, vocab_values, cap,
+                top_max_n, max_n):
+    """Per page: words, their characters, stop words, Gopher stop words seen and distinct words
+    (all words), and the n-gram fractions (first ``cap`` words)."""
     n_pages = page_first_word.size - 1
+    out = np.zeros((n_pages, 5), dtype=np.int64)
     top = np.zeros((n_pages, top_max_n - 1))
     dup = np.zeros((n_pages, max_n - top_max_n))
+    big = 1
     for p in range(n_pages):
-        a = page_first_word[p]
-        b = min(page_first_word[p + 1], a + cap)
-        if b > a:
-            _ngram_page(word_hash[a:b], word_len[a:b], top[p], dup[p], top_max_n, max_n)
-    return top, dup
+        big = max(big, page_first_word[p + 1] - page_first_word[p])
+    # One set of tables for all pages, sized for the largest, emptied after each use.
+    size = _table_mask(big) + 1
+    table_key = np.empty(size, dtype=np.uint64)
+    owner = np.empty(size, dtype=np.int64)
+    count = np.zeros(size, dtype=np.int64)
+    slot = np.empty(big, dtype=np.int64)
+    rep = np.empty(big, dtype=np.bool_)
+    cand = np.empty(big, dtype=np.int64)
+    key = np.empty(big, dtype=np.uint64)
+    cum = np.empty(big + 1, dtype=np.int64)
+    for p in range(n_pages):
+        a, b = page_first_word[p], page_first_word[p + 1]
+        m = b - a
+        if m == 0:
+            continue
+        wh = word_hash[a:b]
+        wl = word_len[a:b]
+        out[p, 0] = m
+        total = 0
+        for k in range(m):
+            total += wl[k]
+        out[p, 1] = total
+        out[p, 4] = _count_keys(wh, m, table_key, owner, count, slot, _table_mask(m))
+        stop = 0
+        gopher_seen = 0
+        for k in range(m):
+            j = slot[k]
+            if owner[j] == k:  # a distinct word is looked up once, counted as often as it occurs
+                value = _lookup(vocab_keys, vocab_values, wh[k])
+                stop += (value & 1) * count[j]
+                gopher_seen |= value >> 1
+            rep[k] = count[j] > 1
+        _clear_keys(slot, m, count)
+        out[p, 2] = stop
+        n_gopher = 0
+        while gopher_seen:
+            n_gopher += gopher_seen & 1
+            gopher_seen >>= 1
+        out[p, 3] = n_gopher
+        # Words repeated on the whole page include those repeated among its first cap words.
+        _ngram_page(wh, wl, rep, min(m, cap), top[p], dup[p], top_max_n, max_n, cand, key, cum,
+                    table_key, owner, count, slot)
+    return out, top, dup
+
+
+@njit(cache=True)
+def _same_line(data, offsets, a, b):
+    i, j, end = offsets[a], offsets[b], offsets[a + 1]
+    if end - i != offsets[b + 1] - j:
+        return False
+    while i < end:
+        if data[i] != data[j]:
+            return False
+        i += 1
+        j += 1
+    return True
+
+
+@njit(cache=True)
+def _line_flags(data, offsets, line_page, line_hash, nwords, ends_terminal, starts_lower,
+                ends_colon, is_boiler, min_words, max_words, min_run, tail_slack):
+    n = line_hash.size
+    is_dup = np.zeros(n, dtype=np.bool_)
+    headline = np.zeros(n, dtype=np.bool_)
+    promo = np.zeros(n, dtype=np.bool_)
+    for ln in range(n):
+        headline[ln] = (min_words <= nwords[ln] <= max_words and not ends_terminal[ln]
+                        and not starts_lower[ln] and not is_boiler[ln] and not ends_colon[ln])
+    big = 1
+    a = 0
+    while a < n:
+        b = a + 1
+        while b < n and line_page[b] == line_page[a]:
+            b += 1
+        big = max(big, b - a)
+        a = b
+    owner = np.full(_table_mask(big) + 1, -1, dtype=np.int64)
+    slot = np.empty(big, dtype=np.int64)
+    a = 0
+    while a < n:
+        b = a + 1
+        while b < n and line_page[b] == line_page[a]:
+            b += 1
+        # A duplicate is the same text (compared byte for byte) as an earlier line of the page.
+        mask = _table_mask(b - a)
+        for ln in range(a, b):
+            h = line_hash[ln]
+            j = _home(h, mask)
+            while owner[j] >= 0 and not (line_hash[owner[j]] == h
+                                         and _same_line(data, offsets, owner[j], ln)):
+                j = (j + 1) & mask
+            if owner[j] < 0:
+                owner[j] = ln
+            else:
+                is_dup[ln] = True
+            slot[ln - a] = j
+        owner[slot[:b - a]] = -1
+        # Runs of headlines; a long enough run near the page's end is a promotional block.
+        # The end is tested as the UInt32 expression this replaces did (nb_idx >= last line -
+        # slack, wrapping below 0): a page of at most tail_slack + 1 lines never qualifies.
+        threshold = (b - a - 1 - tail_slack) & 0xFFFFFFFF
+        s = a
+        while s < b:
+            if not headline[s]:
+                s += 1
+                continue
+            e = s
+            while e + 1 < b and headline[e + 1]:
+                e += 1
+            if e - s + 1 >= min_run and e - a >= threshold:
+                promo[s:e + 1] = True
+            s = e + 1
+        a = b
+    return is_dup, headline, promo
+
+
+def line_flags(lines: pl.Series, line_page: np.ndarray, line_hash: np.ndarray,
+               per_line: dict[str, np.ndarray], is_boiler: np.ndarray, words: tuple[int, int],
+               min_run: int, tail_slack: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(is_dup, headline, is_promo)`` of the non-blank stripped lines of ``line_stats``
+    (``per_line`` holds its ``nwords``, ``ends_terminal``, ``starts_lower`` and ``ends_colon``,
+    ``line_hash`` its ``_line_hash``), a page's lines consecutive (``line_page``).
+
+    A duplicate repeats an earlier line of its page; a headline has ``words[0]..words[1]``
+    words, does not end a sentence nor with a colon, does not start lower-case and is not
+    boilerplate; a promotional line is in a run of at least ``min_run`` headlines that ends at
+    most ``tail_slack`` lines before the page's last line."""
+    data, offsets = string_buffers(lines)
+    return _line_flags(data, offsets, line_page.astype(np.int64), line_hash,
+                       per_line["nwords"], per_line["ends_terminal"], per_line["starts_lower"],
+                       per_line["ends_colon"], is_boiler, words[0], words[1], min_run,
+                       tail_slack)
 
 
 @njit(cache=True)
@@ -429,48 +590,63 @@ def vocabulary_table(stop_words: tuple[str, ...], gopher_words: tuple[str, ...]
     return keys, vals
 
 
-def phrase_automaton(phrase_lists: tuple[tuple[str, ...], ...]) -> tuple[np.ndarray, np.ndarray,
-                                                                           np.ndarray]:
-    """Aho-Corasick automaton over the UTF-8 bytes of lower-case phrases: ``(delta, byte_class,
-    out)``; ``out[state]`` has bit g set when state ends a phrase of ``phrase_lists[g]``.
+def phrase_automaton(phrase_lists: tuple[tuple[str, ...], ...],
+                     filters: tuple[LineFilter, ...] = ()) -> tuple[np.ndarray, np.ndarray,
+                                                                     np.ndarray]:
+    """Aho-Corasick automaton over the UTF-8 bytes of lower-case lines: ``(delta, byte_class,
+    out)``; ``out[state]`` has bit g set when state ends a phrase of ``phrase_lists[g]``, and bit
+    ``FILTER_SHIFT + f`` when it ends a substring of ``filters[f]`` or one of its prefixes read
+    from the line's start (a filter with neither passes every line).
 
     Bytes that occur in no phrase share class 0 (they send every state back to the root), so the
-    transition table stays small enough for the CPU cache."""
-    # Phrases are folded like the text (one sigma, see features.unicode_table).
-    phrases = [(p.replace("\u03c2", "\u03c3").encode("utf-8"), g)
-               for g, lst in enumerate(phrase_lists) for p in lst if p]
+    transition table stays small; states are numbered breadth first, so the shallow states, where
+    the text keeps the automaton, share the first rows of the table."""
+    if len(filters) > 63 - FILTER_SHIFT:
+        raise ValueError("too many line filters for the 64-bit phrase bits")
+
+    def fold(p: str) -> tuple[int, ...]:  # lower-cased like the text, one sigma (unicode_table)
+        return tuple(p.replace("\u03c2", "\u03c3").encode("utf-8"))
+
+    phrases = [(fold(p), 1 << g) for g, lst in enumerate(phrase_lists) for p in lst if p]
+    for f, line_filter in enumerate(filters):
+        bit = 1 << (FILTER_SHIFT + f)
+        phrases += [(fold(p), bit) for p in line_filter.substrings if p]
+        phrases += [((_LINE_START, *fold(p)), bit) for p in line_filter.prefixes]
+        if not line_filter.prefixes and not line_filter.substrings:
+            phrases.append(((_LINE_START,), bit))
     used = sorted({b for p, _ in phrases for b in p})
-    byte_class = np.zeros(256, dtype=np.int64)
+    byte_class = np.zeros(_LINE_START + 1, dtype=np.int64)
     byte_class[used] = np.arange(1, len(used) + 1)
     goto: list[dict[int, int]] = [{}]
-    out = [0]
-    for phrase, g in phrases:
+    trie_out = [0]
+    for phrase, bit in phrases:
         state = 0
         for b in phrase:
             cls = int(byte_class[b])
             if cls not in goto[state]:
                 goto.append({})
-                out.append(0)
+                trie_out.append(0)
                 goto[state][cls] = len(goto) - 1
             state = goto[state][cls]
-        out[state] |= 1 << g
+        trie_out[state] |= bit
+    order = [0]  # breadth first: a state's fail link is complete before its children
+    for state in order:
+        order.extend(goto[state].values())
+    new_id = {old: new for new, old in enumerate(order)}
     # Half the bytes of int32 when the states allow: the table is read once per text byte.
     delta = np.zeros((len(goto), len(used) + 1),
                      dtype=np.int16 if len(goto) < 2**15 else np.int32)
+    out = [0] * len(goto)
     fail = [0] * len(goto)
-    for cls, nxt in goto[0].items():
-        delta[0, cls] = nxt
-    queue = list(goto[0].values())
-    head = 0
-    while head < len(queue):  # breadth first: a state's fail link is complete before its children
-        state = queue[head]
-        head += 1
-        out[state] |= out[fail[state]]
-        delta[state] = delta[fail[state]]  # missing edges: where the fail state goes
-        for cls, nxt in goto[state].items():
-            fail[nxt] = int(delta[fail[state], cls])
-            delta[state, cls] = nxt
-            queue.append(nxt)
+    for old in order:
+        state = new_id[old]
+        out[state] = trie_out[old] | out[fail[state]]
+        if state:
+            delta[state] = delta[fail[state]]  # missing edges: where the fail state goes
+        for cls, nxt in goto[old].items():
+            child = new_id[nxt]
+            fail[child] = int(delta[fail[state], cls]) if state else 0
+            delta[state, cls] = child
     return delta, byte_class, np.array(out, dtype=np.int64)
 
 
@@ -478,19 +654,29 @@ def line_stats(lines: pl.Series, line_page: np.ndarray, n_pages: int, stop_words
                gopher_words: list[str], ngram_cap: int,
                automaton: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[pl.DataFrame,
                                                                               pl.DataFrame]:
-    """Per line (LINE_COLUMNS) and per page (PAGE_WORD_COLUMNS and the n-gram fractions) of
-    non-blank stripped lines; ``line_page`` (non-decreasing) gives each line's page; the
-    ``automaton`` of ``phrase_automaton`` sets each line's ``phrase_bits``."""
+    """Per line (LINE_COLUMNS, then ``_filter_bits`` and ``_line_hash`` for ``line_flags``) and
+    per page (PAGE_WORD_COLUMNS and the n-gram fractions) of non-blank stripped lines;
+    ``line_page`` (non-decreasing) gives each line's page; the ``automaton`` of
+    ``phrase_automaton`` sets each line's ``phrase_bits`` (``_filter_bits``: its filters)."""
     classes, lower = load_table()
     data, offsets = string_buffers(lines)
     vocab_keys, vocab_values = vocabulary_table(tuple(stop_words), tuple(gopher_words))
-    line_out, page_out, word_hash, word_len, first = _scan_lines(
+    line_out, line_hash, page_out, word_hash, word_len, first = _scan_lines(
         data, offsets, line_page.astype(np.int64), n_pages, classes, lower,
-        vocab_keys, vocab_values, TERMINAL_CODEPOINTS, BULLET_CODEPOINTS, *automaton)
-    top, dup = _ngram_pages(word_hash, word_len, first, ngram_cap, _TOP_MAX_N, _MAX_N)
-    per_line = pl.DataFrame({name: line_out[:, k] for k, name in enumerate(LINE_COLUMNS)})
+        TERMINAL_CODEPOINTS, BULLET_CODEPOINTS, *automaton)
+    words, top, dup = _page_words(word_hash, word_len, first, vocab_keys, vocab_values,
+                                  ngram_cap, _TOP_MAX_N, _MAX_N)
+    bits = line_out[:, 7].copy()
+    line_out[:, 7] &= (1 << FILTER_SHIFT) - 1
+    per_line = pl.DataFrame({**{name: line_out[:, k] for k, name in enumerate(LINE_COLUMNS)},
+                             "_filter_bits": bits >> FILTER_SHIFT,
+                             "_line_hash": line_hash})
+    # PAGE_WORD_COLUMNS: _nwords, _word_chars, _alpha_words, _stop_words, _gopher_words,
+    # _unique_words, _symbols.
+    page_columns = (words[:, 0], words[:, 1], page_out[:, 0], words[:, 2], words[:, 3],
+                    words[:, 4], page_out[:, 1])
     per_page = pl.DataFrame(
-        {**{name: page_out[:, k] for k, name in enumerate(PAGE_WORD_COLUMNS)},
+        {**dict(zip(PAGE_WORD_COLUMNS, page_columns, strict=True)),
          **{f"top_{n}gram_char_frac": top[:, k] for k, n in enumerate(TOP_NGRAMS)},
          **{f"dup_{n}gram_char_frac": dup[:, k] for k, n in enumerate(DUP_NGRAMS)}})
     return per_line, per_page

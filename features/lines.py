@@ -1,5 +1,11 @@
 """Line-level features: duplication of lines, error/wall/boilerplate text, promo blocks, and
-the Gopher/C4/FineWeb line statistics. One exploded frame of lines, one group_by."""
+the Gopher/C4/FineWeb line statistics. One exploded frame of lines, one group_by.
+
+The per-line work is native (``features.kernels``): the counts and the literal phrases in one
+pass (``line_stats``), duplicates, headlines and promotional runs in another (``line_flags``).
+Polars splits the pages into lines, runs the phrase lists' regular expressions (only on the
+lines that pass each one's ``features.phrases.line_filter``, which the first pass tests) and
+aggregates."""
 
 from __future__ import annotations
 
@@ -8,9 +14,8 @@ from functools import cache
 import numpy as np
 import polars as pl
 
-from features.kernels import phrase_automaton
-from features.phrases import load_phrases
-from features.tokens import row_key
+from features.kernels import line_flags, phrase_automaton
+from features.phrases import line_filter, load_phrases
 
 HEAD_LINES = 5
 PROMO_MIN_RUN = 3
@@ -23,9 +28,19 @@ LINE_PHRASE_LISTS = ("error", "wall", "boilerplate")
 
 
 @cache
+def line_patterns() -> tuple[tuple[int, str], ...]:
+    """``(list, pattern)`` for each regular expression of ``LINE_PHRASE_LISTS``, in the order
+    of the line filters of ``line_automaton``."""
+    return tuple((g, p) for g, name in enumerate(LINE_PHRASE_LISTS)
+                 for p in load_phrases(name).patterns)
+
+
+@cache
 def line_automaton() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The Aho-Corasick automaton of the literal phrases of ``LINE_PHRASE_LISTS``."""
-    return phrase_automaton(tuple(load_phrases(name).literals for name in LINE_PHRASE_LISTS))
+    """The Aho-Corasick automaton of the literal phrases of ``LINE_PHRASE_LISTS``, with the
+    ``line_filter`` of each of ``line_patterns``."""
+    return phrase_automaton(tuple(load_phrases(name).literals for name in LINE_PHRASE_LISTS),
+                            tuple(line_filter(p) for _, p in line_patterns()))
 
 
 def split_lines(base: pl.DataFrame) -> pl.DataFrame:
@@ -55,42 +70,37 @@ def explode_lines(base: pl.DataFrame) -> pl.DataFrame:
 def mark_lines(lines: pl.DataFrame, titles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Add per-line booleans used by features and, later, by explanations; and the title hits.
 
-    ``lines`` carries the kernel's per-line counts (``features.kernels.LINE_COLUMNS``), whose
-    ``phrase_bits`` say which lists' literal phrases the line holds."""
-    error, wall, boiler = (load_phrases(n) for n in LINE_PHRASE_LISTS)
-    line = pl.col("line")
-    low = line.str.to_lowercase()
-    bits = pl.col("phrase_bits")
-    lines = lines.with_columns(
-        (((bits & 1) != 0) | error.pattern_matches(low)).alias("is_error"),
-        (((bits & 2) != 0) | wall.pattern_matches(low)).alias("is_wall"),
-        (((bits & 4) != 0) | boiler.pattern_matches(low)).alias("is_boiler"),
-        (~row_key(line.hash(7), pl.col("_row")).is_first_distinct()).alias("is_dup"),
+    ``lines`` (a page's lines consecutive) carries the per-line columns of
+    ``features.kernels.line_stats`` run with ``line_automaton``: ``phrase_bits`` say which
+    lists' literal phrases the line holds, ``_filter_bits`` which patterns it may match."""
+    phrase_bits = lines.get_column("phrase_bits").to_numpy()
+    filter_bits = lines.get_column("_filter_bits").to_numpy()
+    hits = [(phrase_bits & (1 << g)) != 0 for g in range(len(LINE_PHRASE_LISTS))]
+    for f, (g, pattern) in enumerate(line_patterns()):
+        # Lines a literal or an earlier pattern of the list already marks need no regex.
+        rows = np.flatnonzero(((filter_bits >> f) & 1).astype(bool) & ~hits[g])
+        if rows.size:
+            low = lines.get_column("line").gather(rows).str.to_lowercase()
+            hits[g][rows[low.str.contains(pattern).to_numpy()]] = True
+    is_error, is_wall, is_boiler = hits
+    per_line = {c: lines.get_column(c).to_numpy()
+                for c in ("nwords", "ends_terminal", "starts_lower", "ends_colon")}
+    is_dup, headline, is_promo = line_flags(
+        lines.get_column("line"), lines.get_column("_row").to_numpy(),
+        lines.get_column("_line_hash").to_numpy(), per_line, is_boiler,
+        (PROMO_MIN_WORDS, PROMO_MAX_WORDS), PROMO_MIN_RUN, PROMO_TAIL_SLACK)
+    lines = lines.drop("starts_lower", "ends_colon", "phrase_bits", "_filter_bits",
+                       "_line_hash").with_columns(
         *(pl.col(c).cast(pl.Boolean) for c in ("ends_terminal", "ends_ellipsis",
                                                 "starts_bullet")),
+        pl.Series("is_error", is_error),
+        pl.Series("is_wall", is_wall),
+        pl.Series("is_boiler", is_boiler),
+        pl.Series("is_dup", is_dup),
+        pl.Series("headline", headline),
+        pl.Series("is_promo", is_promo),
     )
-    # A headline starts like a title: not with a lower-case letter (that is a wrapped line).
-    headline = (
-        pl.col("nwords").is_between(PROMO_MIN_WORDS, PROMO_MAX_WORDS)
-        & ~pl.col("ends_terminal")
-        & (pl.col("starts_lower") == 0)
-        & ~pl.col("is_boiler")
-        & (pl.col("ends_colon") == 0)
-    )
-    # Runs of consecutive headline-like lines; 3 or more make a promotional link block.
-    run_start = (headline != headline.shift(1)) | (pl.col("_row") != pl.col("_row").shift(1))
-    lines = lines.with_columns(headline.alias("headline"), run_start.fill_null(True).cum_sum()
-                               .alias("_run"))
-    # A promotional block is such a run that ends the page (up to PROMO_TAIL_SLACK trailing
-    # lines, e.g. "Comments"); runs of sub-headings inside an article do not count.
-    last_line = pl.col("nb_idx").max().over("_row")
-    lines = lines.with_columns(
-        (
-            pl.col("headline")
-            & (pl.len().over("_run") >= PROMO_MIN_RUN)
-            & (pl.col("nb_idx").max().over("_run") >= last_line - PROMO_TAIL_SLACK)
-        ).alias("is_promo")
-    ).drop("_run", "starts_lower", "ends_colon", "phrase_bits")
+    error, wall = load_phrases("error"), load_phrases("wall")
     title_low = pl.col("title").str.to_lowercase()
     head_hits = titles.select(
         "_row",

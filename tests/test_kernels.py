@@ -15,8 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features import kernels
-from features.lines import LINE_PHRASE_LISTS, explode_lines, line_automaton
-from features.phrases import load_phrases, load_words
+from features.lines import (
+    LINE_PHRASE_LISTS,
+    explode_lines,
+    line_automaton,
+    line_patterns,
+    mark_lines,
+)
+from features.phrases import LineFilter, line_filter, load_phrases, load_words
 from features.repetition import DUP_NGRAMS, NGRAM_WORD_CAP, TOP_NGRAMS
 from features.tokens import BULLET_CHARS, ELLIPSES, TERMINAL_PUNCT, WORD_PATTERN
 from features.unicode_table import build_table, load_table
@@ -163,3 +169,158 @@ def test_phrase_automaton_finds_what_substring_search_finds(phrases, lines) -> N
         expected = sum((1 << g) for g, group in enumerate(groups)
                        if any(p in line.lower() for p in group))
         assert bits == expected, (line, groups)
+
+
+def _reference_mark_lines(lines: pl.DataFrame) -> pl.DataFrame:
+    """``features.lines.mark_lines`` as polars expressions (its definition before the native
+    ``line_flags`` and the line filters): every pattern on every lower-cased line."""
+    from features.lines import PROMO_MAX_WORDS, PROMO_MIN_RUN, PROMO_MIN_WORDS, PROMO_TAIL_SLACK
+    from features.tokens import row_key
+
+    error, wall, boiler = (load_phrases(n) for n in LINE_PHRASE_LISTS)
+    line = pl.col("line")
+    low = line.str.to_lowercase()
+    bits = pl.col("phrase_bits")
+    lines = lines.with_columns(
+        (((bits & 1) != 0) | error.pattern_matches(low)).alias("is_error"),
+        (((bits & 2) != 0) | wall.pattern_matches(low)).alias("is_wall"),
+        (((bits & 4) != 0) | boiler.pattern_matches(low)).alias("is_boiler"),
+        (~row_key(line.hash(7), pl.col("_row")).is_first_distinct()).alias("is_dup"),
+        *(pl.col(c).cast(pl.Boolean) for c in ("ends_terminal", "ends_ellipsis",
+                                                "starts_bullet")),
+    )
+    headline = (
+        pl.col("nwords").is_between(PROMO_MIN_WORDS, PROMO_MAX_WORDS)
+        & ~pl.col("ends_terminal")
+        & (pl.col("starts_lower") == 0)
+        & ~pl.col("is_boiler")
+        & (pl.col("ends_colon") == 0)
+    )
+    run_start = (headline != headline.shift(1)) | (pl.col("_row") != pl.col("_row").shift(1))
+    lines = lines.with_columns(headline.alias("headline"), run_start.fill_null(True).cum_sum()
+                               .alias("_run"))
+    last_line = pl.col("nb_idx").max().over("_row")
+    return lines.with_columns(
+        (
+            pl.col("headline")
+            & (pl.len().over("_run") >= PROMO_MIN_RUN)
+            & (pl.col("nb_idx").max().over("_run") >= last_line - PROMO_TAIL_SLACK)
+        ).alias("is_promo")
+    ).drop("_run", "starts_lower", "ends_colon", "phrase_bits", "_filter_bits", "_line_hash")
+
+
+def _marked_pages(texts: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``(mark_lines result, reference result)`` for pages of ``texts``."""
+    pages = pl.DataFrame({"text": texts}).select(
+        pl.int_range(len(texts), dtype=pl.UInt32).alias("_row"), "text")
+    lines = explode_lines(pages)
+    per_line, _ = kernels.line_stats(
+        lines["line"], lines["_row"].to_numpy(), pages.height, [], [], NGRAM_WORD_CAP,
+        line_automaton())
+    lines = lines.hstack(per_line)
+    titles = pages.select("_row", pl.lit("").alias("title"))
+    return mark_lines(lines, titles)[0], _reference_mark_lines(lines)
+
+
+def test_mark_lines_matches_its_polars_definition(pages: pl.DataFrame) -> None:
+    marked, reference = _marked_pages(pages["text"].to_list())
+    assert marked.columns == reference.columns
+    for name in marked.columns:
+        assert marked[name].equals(reference[name]), name
+    # the sample exercises every flag, so a wrong one shows
+    for flag in ("is_error", "is_wall", "is_boiler", "is_dup", "headline", "is_promo"):
+        assert marked[flag].sum() > 10, flag
+
+
+@pytest.mark.parametrize("text", [
+    "A Headline Of Five Words\nAnother Headline With Five Words\nA Third Headline Of Words",
+    "x\nA Headline Of Five Words\nAnother Headline With Five Words\nA Third Headline Of Words",
+    "A Headline Of Five Words\nAnother Headline With Five Words\nA Third Headline Of Words\n"
+    "a\nb\nc\nd",
+    "same line\nSame line\nsame line\n same line \nsame line.",
+    "Comments (3)\nKommentare: 12\n404 Not Found\nError 503\nhttp 404 - gone\n"
+    "The page you asked for does not exist\nCOMMENTS\ncomments 4 5",
+])
+def test_mark_lines_on_edge_pages(text: str) -> None:
+    # 3- and 4-line pages (the end-of-page test in UInt32), duplicates, each pattern.
+    marked, reference = _marked_pages([text, text, ""])
+    for name in marked.columns:
+        assert marked[name].equals(reference[name]), (name, text)
+
+
+def test_stripped_lower_cased_lines_start_without_white_space() -> None:
+    # line_filter drops a pattern's leading ^\s*: what strip_chars keeps at the start is not
+    # \s, nor does lower-casing make it \s.
+    classes, lower = load_table()
+    from features.unicode_table import WHITESPACE
+
+    space = (classes & WHITESPACE) != 0
+    assert not np.any(~space & space[lower])
+    spaces = [chr(c) for c in np.flatnonzero(space).tolist()]
+    assert pl.Series(spaces).str.strip_chars().eq("").all()
+
+
+def _passes(line_filter: LineFilter, line: str) -> bool:
+    if not line_filter.prefixes and not line_filter.substrings:
+        return True
+    low = line.lower().replace("\u03c2", "\u03c3")
+    return (any(low.startswith(p) for p in line_filter.prefixes)
+            or any(s in low for s in line_filter.substrings))
+
+
+_FILTER_PATTERNS = [p for _, p in line_patterns()] + [
+    r"^(ab)*c", r"^x?y\s*$", r"^ab|cd", r"(foo|bar)\d+ baz", r"^[:：]?(q|rs)+t", r"^\s*\d+",
+    r"^(?i)ab",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), index=st.integers(0, len(_FILTER_PATTERNS) - 1))
+def test_line_filter_passes_every_line_its_pattern_matches(data, index: int) -> None:
+    pattern = _FILTER_PATTERNS[index]
+    text = data.draw(st.from_regex(pattern.replace("(?i)", ""), fullmatch=False))
+    line = text.strip()
+    matched = pl.Series([line]).str.to_lowercase().str.contains(pattern)[0]
+    if matched:
+        assert _passes(line_filter(pattern), line), (pattern, line)
+
+
+def test_line_filters_of_the_phrase_lists_are_selective(stats) -> None:
+    marked, _, _ = stats
+    low = marked["line"].str.to_lowercase()
+    for f, (_, pattern) in enumerate(line_patterns()):
+        passed = ((marked["_filter_bits"].to_numpy() >> f) & 1).astype(bool)
+        matched = low.str.contains(pattern).to_numpy()
+        assert not (matched & ~passed).any(), pattern
+        assert passed.sum() < marked.height / 20, pattern  # the regex is spared most lines
+        lf = line_filter(pattern)
+        expected = [_passes(lf, line) for line in marked["line"].to_list()]
+        assert passed.tolist() == expected, pattern
+
+
+@pytest.mark.parametrize("pattern", [
+    r"^[[:alpha:]]z", r"^[a[b]]z", r"^[a-z&&b]z", r"^[a--b]z", r"^(?i)ab", r"^\p{L}b", r"^\s+ab",
+    r"\d",
+])
+def test_line_filter_gives_up_where_unsure(pattern: str) -> None:
+    assert line_filter(pattern) == LineFilter()
+
+
+@settings(max_examples=200, deadline=None)
+@given(prefixes=st.lists(st.text(alphabet="abé中 .", min_size=0, max_size=3), max_size=3),
+       substrings=st.lists(st.text(alphabet="abé中 .", min_size=1, max_size=3), max_size=2),
+       lines=st.lists(st.text(alphabet="abcÉé中 .AB", min_size=1, max_size=12).map(str.strip)
+                      .filter(bool), min_size=1, max_size=8))
+def test_phrase_automaton_line_filters(prefixes, substrings, lines) -> None:
+    filters = (LineFilter(prefixes=tuple(prefixes)), LineFilter(substrings=tuple(substrings)),
+               LineFilter())
+    per_line, _ = kernels.line_stats(pl.Series(lines), np.zeros(len(lines), dtype=np.int64), 1,
+                                     [], [], NGRAM_WORD_CAP,
+                                     kernels.phrase_automaton((("a",),), filters))
+    for line, phrase_bits, bits in zip(lines, per_line["phrase_bits"], per_line["_filter_bits"],
+                                       strict=True):
+        assert phrase_bits == ("a" in line.lower())
+        expected = sum(1 << f for f, lf in enumerate(filters)
+                       if (lf.prefixes or lf.substrings) and _passes(lf, line)
+                       or not (lf.prefixes or lf.substrings))
+        assert bits == expected, (line, filters)
