@@ -316,90 +316,154 @@ def _table_mask(n):
 
 
 @njit(cache=True)
-def _count_keys(keys, nk, table_key, owner, count, slot, mask):
-    """Count equal keys among ``keys[:nk]`` in a table that is empty on entry (``count`` 0):
-    ``slot`` per key, and per slot the key, the index of its first occurrence and its number of
-    occurrences. Returns the number of distinct keys."""
+def _word_ids(keys, m, table_key, table_id, mask, wid, id_count, id_first):
+    """Dense ids of a page's equal word hashes, in order of first occurrence: ``wid`` per word;
+    per id its number of occurrences and its first word. The table (``table_id`` -1 where empty)
+    is left empty again. Returns the number of distinct words."""
     distinct = 0
-    for k in range(nk):
+    for k in range(m):
         h = keys[k]
         j = _home(h, mask)
-        while count[j] != 0 and table_key[j] != h:
+        while table_id[j] >= 0 and table_key[j] != h:
             j = (j + 1) & mask
-        if count[j] == 0:
+        if table_id[j] < 0:
             table_key[j] = h
-            owner[j] = k
+            table_id[j] = distinct
+            id_count[distinct] = 0
+            id_first[distinct] = k
             distinct += 1
-        count[j] += 1
-        slot[k] = j
+        i = table_id[j]
+        id_count[i] += 1
+        wid[k] = i
+    for i in range(distinct):  # each distinct word's home chain, from its first word
+        h = keys[id_first[i]]
+        j = _home(h, mask)
+        while table_id[j] != i:
+            j = (j + 1) & mask
+        table_id[j] = -1
     return distinct
 
 
-@njit(cache=True, inline="always")
-def _clear_keys(slot, nk, count):
-    """Empty the slots ``_count_keys`` filled: the tables are reused, page after page."""
-    for k in range(nk):
-        count[slot[k]] = 0
-
-
 @njit(cache=True)
-def _ngram_page(wh, wl, rep, m, out_top, out_dup, top_max_n, max_n, cand, key, cum, table_key,
-                owner, count, slot):
-    """Gopher repetition fractions of a page's first ``m`` words (see ``features.repetition``).
-    ``rep`` marks words that occur more than once on the page; the arguments from ``cand`` on
-    are work space."""
+def _ngram_page(wid, wl, n_ids, m, out_top, out_dup, top_max_n, max_n, token, work, work2):
+    """Gopher repetition fractions of a page's first ``m`` words (see ``features.repetition``),
+    from their word ids (``_word_ids``).
+
+    The starts of each repeated (n-1)-gram form a group (ascending); splitting a group by the
+    word that follows gives the repeated n-grams, so no n-gram is hashed and words compare by
+    id. ``work`` and ``work2`` are int64 rows of work space at least ``m + 1`` long (``work2``
+    row 0, the per-id stamps, keeps ``token``'s meaning across pages, and row 1 stays zero);
+    returns the last ``token`` used."""
+    cum, cand, gs, nxt, head, tail, cnt, order = (work[0], work[1], work[2], work[3], work[4],
+                                                  work[5], work[6], work[7])
+    cand_out, gs_out = work[8], work[9]
+    stamp, depth = work2[0], work2[1]
     cum[0] = 0
     for k in range(m):
         cum[k + 1] = cum[k] + wl[k]
     denom = max(cum[m], 1)
-    # A repeated bigram is made of repeated words: only those starts can count.
+    # Unigram groups: the starts of each word that occurs twice or more, by a counting sort.
+    for i in range(n_ids):
+        cnt[i] = 0
+    for s in range(m):
+        cnt[wid[s]] += 1
     nk = 0
-    for s in range(m - 1):
-        if rep[s] and rep[s + 1]:
-            cand[nk] = s
-            key[nk] = wh[s] * NGRAM_MUL + wh[s + 1]
-            nk += 1
+    ng = 0
+    for i in range(n_ids):
+        if cnt[i] > 1:
+            head[i] = nk
+            gs[ng] = nk
+            ng += 1
+            nk += cnt[i]
+    gs[ng] = nk
+    for s in range(m):
+        i = wid[s]
+        if cnt[i] > 1:
+            cand[head[i]] = s
+            head[i] += 1
     for n in range(2, max_n + 1):
-        if n > 2:
-            # Only starts whose (n-1)-gram repeated can start a repeated n-gram.
-            w = 0
-            for k in range(nk):
-                s = cand[k]
-                if s + n <= m:
-                    cand[w] = s
-                    key[w] = key[k] * NGRAM_MUL + wh[s + n - 1]
-                    w += 1
-            nk = w
-        _count_keys(key, nk, table_key, owner, count, slot, _table_mask(nk))
+        if ng == 0:
+            break  # nothing repeats: this and longer n-grams keep their 0
+        best_cnt = 0
+        best_chars = 0
+        lo, hi = m, 0
+        nk_out = 0
+        ng_out = 0
+        for g in range(ng):
+            g0, g1 = gs[g], gs[g + 1]
+            # Most groups do not split (a repeated passage goes on) or only have two starts:
+            # those need no per-word bookkeeping.
+            w = wid[cand[g0] + n - 1] if cand[g0] + n <= m else -1
+            same = w >= 0
+            for t in range(g0 + 1, g1):
+                if cand[t] + n > m or wid[cand[t] + n - 1] != w:
+                    same = False
+                    break
+                nxt[t - 1] = t
+            if same:
+                head[w] = g0
+                cnt[w] = g1 - g0
+                order[0] = w
+                n_next = 1
+            elif g1 - g0 == 2:
+                continue
+            else:
+                token += 1
+                n_next = 0
+                for t in range(g0, g1):
+                    s = cand[t]
+                    if s + n > m:
+                        continue
+                    w = wid[s + n - 1]
+                    if stamp[w] != token:
+                        stamp[w] = token
+                        head[w] = t
+                        cnt[w] = 1
+                        order[n_next] = w
+                        n_next += 1
+                    else:
+                        nxt[tail[w]] = t
+                        cnt[w] += 1
+                    tail[w] = t
+            for o in range(n_next):
+                w = order[o]
+                c = cnt[w]
+                if c < 2:
+                    continue
+                t = head[w]
+                if n <= top_max_n:
+                    first = cand[t]  # groups ascend: the n-gram's first occurrence
+                    chars = cum[first + n] - cum[first]
+                    if c > best_cnt or (c == best_cnt and chars > best_chars):
+                        best_cnt, best_chars = c, chars
+                gs_out[ng_out] = nk_out
+                ng_out += 1
+                for _ in range(c):
+                    s = cand[t]
+                    cand_out[nk_out] = s
+                    nk_out += 1
+                    if n > top_max_n:
+                        depth[s] += 1
+                        depth[s + n] -= 1
+                        lo, hi = min(lo, s), max(hi, s + n)
+                    t = nxt[t]
+        gs_out[ng_out] = nk_out
+        cand, cand_out = cand_out, cand
+        gs, gs_out = gs_out, gs
+        ng = ng_out
         if n <= top_max_n:
-            best_cnt = 0
-            best_chars = 0
-            for k in range(nk):
-                j = slot[k]
-                cnt = count[j]
-                if cnt > 1 and owner[j] == k:  # k is the n-gram's first occurrence
-                    c = cum[cand[k] + n] - cum[cand[k]]
-                    if cnt > best_cnt or (cnt == best_cnt and c > best_chars):
-                        best_cnt, best_chars = cnt, c
             out_top[n - 2] = min(best_cnt * best_chars / denom, 1.0)
-        w = 0
-        for k in range(nk):
-            if count[slot[k]] > 1:
-                cand[w] = cand[k]
-                key[w] = key[k]
-                w += 1
-        _clear_keys(slot, nk, count)
-        nk = w
-        if n > top_max_n:
-            # Words covered by a repeated n-gram; starts ascend, so one sweep counts each once.
+        else:
+            # Words covered by a repeated n-gram: +1 at each start, -1 n words later.
+            level = 0
             covered = 0
-            reach = 0
-            for k in range(nk):
-                s = cand[k]
-                for t in range(max(s, reach), s + n):
-                    covered += wl[t]
-                reach = s + n
+            for k in range(lo, hi + 1):
+                level += depth[k]
+                depth[k] = 0
+                if level > 0:
+                    covered += wl[k]
             out_dup[n - top_max_n - 1] = covered / denom
+    return token
 
 
 @njit(cache=True)
@@ -414,16 +478,17 @@ def _page_words(word_hash, word_len, page_first_word, vocab_keys, vocab_values, 
     big = 1
     for p in range(n_pages):
         big = max(big, page_first_word[p + 1] - page_first_word[p])
-    # One set of tables for all pages, sized for the largest, emptied after each use.
+    # One set of tables for all pages, sized for the largest, left empty after each use.
     size = _table_mask(big) + 1
     table_key = np.empty(size, dtype=np.uint64)
-    owner = np.empty(size, dtype=np.int64)
-    count = np.zeros(size, dtype=np.int64)
-    slot = np.empty(big, dtype=np.int64)
-    rep = np.empty(big, dtype=np.bool_)
-    cand = np.empty(big, dtype=np.int64)
-    key = np.empty(big, dtype=np.uint64)
-    cum = np.empty(big + 1, dtype=np.int64)
+    table_id = np.full(size, -1, dtype=np.int64)
+    wid = np.empty(big, dtype=np.int64)
+    id_count = np.empty(big, dtype=np.int64)
+    id_first = np.empty(big, dtype=np.int64)
+    work = np.empty((10, big + 1), dtype=np.int64)
+    work2 = np.zeros((2, big + 1), dtype=np.int64)
+    work2[0] = -1
+    token = 0
     for p in range(n_pages):
         a, b = page_first_word[p], page_first_word[p + 1]
         m = b - a
@@ -436,26 +501,22 @@ def _page_words(word_hash, word_len, page_first_word, vocab_keys, vocab_values, 
         for k in range(m):
             total += wl[k]
         out[p, 1] = total
-        out[p, 4] = _count_keys(wh, m, table_key, owner, count, slot, _table_mask(m))
+        n_ids = _word_ids(wh, m, table_key, table_id, _table_mask(m), wid, id_count, id_first)
+        out[p, 4] = n_ids
         stop = 0
         gopher_seen = 0
-        for k in range(m):
-            j = slot[k]
-            if owner[j] == k:  # a distinct word is looked up once, counted as often as it occurs
-                value = _lookup(vocab_keys, vocab_values, wh[k])
-                stop += (value & 1) * count[j]
-                gopher_seen |= value >> 1
-            rep[k] = count[j] > 1
-        _clear_keys(slot, m, count)
+        for i in range(n_ids):  # a distinct word is looked up once, counted as often as it occurs
+            value = _lookup(vocab_keys, vocab_values, wh[id_first[i]])
+            stop += (value & 1) * id_count[i]
+            gopher_seen |= value >> 1
         out[p, 2] = stop
         n_gopher = 0
         while gopher_seen:
             n_gopher += gopher_seen & 1
             gopher_seen >>= 1
         out[p, 3] = n_gopher
-        # Words repeated on the whole page include those repeated among its first cap words.
-        _ngram_page(wh, wl, rep, min(m, cap), top[p], dup[p], top_max_n, max_n, cand, key, cum,
-                    table_key, owner, count, slot)
+        token = _ngram_page(wid, wl, n_ids, min(m, cap), top[p], dup[p], top_max_n, max_n,
+                            token, work, work2)
     return out, top, dup
 
 

@@ -324,3 +324,31 @@ def test_phrase_automaton_line_filters(prefixes, substrings, lines) -> None:
                        if (lf.prefixes or lf.substrings) and _passes(lf, line)
                        or not (lf.prefixes or lf.substrings))
         assert bits == expected, (line, filters)
+
+
+def _ngram_row(text: str, cap: int) -> dict[str, float]:
+    _, per_page = kernels.line_stats(pl.Series([text]), np.zeros(1, dtype=np.int64), 1, [], [],
+                                     cap, line_automaton())
+    return per_page.row(0, named=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(words=st.lists(st.sampled_from(["a", "b", "cc", "D", "d", "é", "中"]), max_size=60),
+       cap=st.integers(1, 70))
+def test_ngrams_of_repetitive_text_match_definitions(words: list[str], cap: int) -> None:
+    # Few distinct words: long repeats, groups that split and groups that do not.
+    got = _ngram_row(" ".join(words), cap)
+    # words[:cap]: the reference reads the first NGRAM_WORD_CAP (> cap) words of what it gets.
+    for name, value in _reference_ngrams(_reference_words(" ".join(words))[:cap]).items():
+        assert got[name] == pytest.approx(value, abs=1e-12), name
+
+
+def test_ngrams_read_the_first_cap_words_of_real_pages(pages: pl.DataFrame) -> None:
+    checked = 0
+    for text in pages["text"].to_list()[:60]:
+        words = _reference_words(text)
+        got = _ngram_row(text, 200)
+        for name, value in _reference_ngrams(words[:200]).items():
+            assert got[name] == pytest.approx(value, abs=1e-12), name
+        checked += len(words) > 200
+    assert checked > 20  # pages longer than the cap
