@@ -33,7 +33,7 @@ from numba import njit
 
 from features.phrases import LineFilter
 from features.repetition import DUP_NGRAMS, TOP_NGRAMS
-from features.tokens import BULLET_CHARS, TERMINAL_PUNCT
+from features.tokens import BULLET_CHARS, PARAGRAPH_SEP, TERMINAL_PUNCT
 from features.unicode_table import (
     CJK,
     COMBINING_DOT_ABOVE,
@@ -55,6 +55,7 @@ TERMINAL_CODEPOINTS = np.array([ord(c) for c in TERMINAL_PUNCT], dtype=np.int64)
 BULLET_CODEPOINTS = np.array([ord(c) for c in BULLET_CHARS], dtype=np.int64)
 # tokens.ELLIPSES ("...", "…") is tested through these two, as is "#" (symbol words).
 _DOT, _ELLIPSIS, _HASH, _COLON, _FULLWIDTH_COLON = ord("."), ord("…"), ord("#"), ord(":"), 0xFF1A
+_NEWLINE, _PARAGRAPH_SEP = ord("\n"), ord(PARAGRAPH_SEP)
 
 # Per-line outputs of ``line_stats`` (columns of its first result).
 LINE_COLUMNS = ("nchars", "nwords", "ends_terminal", "ends_ellipsis", "starts_bullet",
@@ -521,9 +522,9 @@ def _page_words(word_hash, word_len, page_first_word, vocab_keys, vocab_values, 
 
 
 @njit(cache=True)
-def _same_line(data, offsets, a, b):
-    i, j, end = offsets[a], offsets[b], offsets[a + 1]
-    if end - i != offsets[b + 1] - j:
+def _same_bytes(data, i, end, j, j_end):
+    """Whether bytes ``i:end`` and ``j:j_end`` are the same."""
+    if end - i != j_end - j:
         return False
     while i < end:
         if data[i] != data[j]:
@@ -563,8 +564,8 @@ def _line_flags(data, offsets, line_page, line_hash, nwords, ends_terminal, star
         for ln in range(a, b):
             h = line_hash[ln]
             j = _home(h, mask)
-            while owner[j] >= 0 and not (line_hash[owner[j]] == h
-                                         and _same_line(data, offsets, owner[j], ln)):
+            while owner[j] >= 0 and not (line_hash[owner[j]] == h and _same_bytes(
+                    data, offsets[owner[j]], offsets[owner[j] + 1], offsets[ln], offsets[ln + 1])):
                 j = (j + 1) & mask
             if owner[j] < 0:
                 owner[j] = ln
@@ -607,6 +608,97 @@ def line_flags(lines: pl.Series, line_page: np.ndarray, line_hash: np.ndarray,
                        per_line["nwords"], per_line["ends_terminal"], per_line["starts_lower"],
                        per_line["ends_colon"], is_boiler, words[0], words[1], min_run,
                        tail_slack)
+
+
+@njit(cache=True)
+def _paragraphs(data, offsets, classes):
+    n = offsets.size - 1
+    out = np.zeros((n, 4), dtype=np.int64)
+    # Per paragraph of a page: hash, byte range and the first paragraph with the same text.
+    cap = 16
+    for r in range(n):
+        cap = max(cap, offsets[r + 1] - offsets[r] + 1)
+    para_hash = np.empty(cap, dtype=np.uint64)
+    para_start = np.empty(cap, dtype=np.int64)
+    para_end = np.empty(cap, dtype=np.int64)
+    para_chars = np.empty(cap, dtype=np.int64)
+    para_slot = np.empty(cap, dtype=np.int64)
+    owner = np.full(_table_mask(cap) + 1, -1, dtype=np.int64)
+    for r in range(n):
+        i, end = offsets[r], offsets[r + 1]
+        n_para = 0
+        start = -1  # byte of the paragraph's first non-space character, -1 before it
+        last = 0  # byte after its last non-space character
+        chars = chars_at_last = 0
+        h = h_at_last = FNV_OFFSET
+        at = i
+        newline = False  # a "\n" and only [ \t\r\f\v] since: another "\n" breaks the paragraph
+        while i <= end:
+            if i < end:
+                at = i
+                cp, i = _decode(data, i)
+                space = (classes[cp] & WHITESPACE) != 0
+                brk = cp == _PARAGRAPH_SEP or (cp == _NEWLINE and newline)
+                if cp == _NEWLINE:
+                    newline = True
+                elif not (cp == 0x20 or 0x09 <= cp <= 0x0D):
+                    newline = False
+            else:
+                i += 1
+                space = False
+                brk = True
+            if brk:
+                if start >= 0:
+                    para_hash[n_para] = _finish(h_at_last)
+                    para_start[n_para] = start
+                    para_end[n_para] = last
+                    para_chars[n_para] = chars_at_last
+                    n_para += 1
+                start = -1
+                continue
+            if space and start < 0:
+                continue
+            if start < 0:
+                start = at
+                chars = 0
+                h = FNV_OFFSET
+            chars += 1
+            h = (h ^ np.uint64(cp)) * FNV_PRIME
+            if not space:
+                last = i
+                chars_at_last = chars
+                h_at_last = h
+        # A paragraph is a duplicate when the same text (byte for byte) came before it.
+        mask = _table_mask(n_para)
+        dup = dup_chars = total = 0
+        for k in range(n_para):
+            hk = para_hash[k]
+            j = _home(hk, mask)
+            while owner[j] >= 0 and not (para_hash[owner[j]] == hk and _same_bytes(
+                    data, para_start[owner[j]], para_end[owner[j]], para_start[k], para_end[k])):
+                j = (j + 1) & mask
+            if owner[j] < 0:
+                owner[j] = k
+            else:
+                dup += 1
+                dup_chars += para_chars[k]
+            para_slot[k] = j
+            total += para_chars[k]
+        owner[para_slot[:n_para]] = -1
+        out[r, 0] = n_para
+        out[r, 1] = dup
+        out[r, 2] = total
+        out[r, 3] = dup_chars
+    return out
+
+
+def paragraph_counts(text: pl.Series) -> np.ndarray:
+    """Per row: paragraphs (``features.tokens.PARAGRAPH_BREAK`` splits them, as does
+    ``PARAGRAPH_SEP`` itself; stripped; empty ones dropped), duplicate paragraphs (the same text
+    came before on the page), and the characters of all paragraphs and of the duplicates."""
+    classes, _ = load_table()
+    data, offsets = string_buffers(text)
+    return _paragraphs(data, offsets, classes)
 
 
 @njit(cache=True)

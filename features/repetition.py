@@ -12,7 +12,7 @@
 - N-gram features read a page's first ``NGRAM_WORD_CAP`` words (100,000: about 600 KB of
   English). This bounds the time of a pathological page; no page of the corpus comes near it.
 
-Paragraphs are polars expressions here; words and n-grams are counted by
+Paragraphs are counted by ``features.kernels.paragraph_counts``, words and n-grams by
 ``features.kernels.line_stats`` (an n-gram can only repeat where its (n-1)-word prefix repeats,
 so each n is tested only at the starts where n-1 repeated).
 """
@@ -21,35 +21,19 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.tokens import PARAGRAPH_BREAK, PARAGRAPH_SEP, row_key
-
 TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 NGRAM_WORD_CAP = 100_000
-_MUL = 0x100000001B3  # FNV prime: spreads the previous hash before adding the next word's
-_ROW_MIX = 0x9E3779B97F4A7C15  # same constant as tokens.row_key: keys unique per page
 
 
 def paragraph_features(base: pl.DataFrame) -> pl.DataFrame:
-    paras = (
-        base.select(
-            "_row",
-            pl.col("text")
-            .str.replace_all(PARAGRAPH_BREAK, PARAGRAPH_SEP)
-            .str.split(PARAGRAPH_SEP)
-            .alias("para"),
-        )
-        .explode("para")
-        .with_columns(pl.col("para").str.strip_chars())
-        .filter(pl.col("para") != "")
-    )
-    paras = paras.with_columns(
-        pl.col("para").str.len_chars().alias("nchars"),
-        (~row_key(pl.col("para").hash(11), pl.col("_row")).is_first_distinct()).alias("dup"),
-    )
-    return paras.group_by("_row").agg(
-        (pl.col("dup").sum() / pl.len()).alias("dup_para_frac"),
-        (pl.col("nchars").filter(pl.col("dup")).sum() / pl.col("nchars").sum()).alias(
-            "dup_para_char_frac"
-        ),
-    )
+    """``dup_para_frac`` and ``dup_para_char_frac`` of the pages of ``base`` (``_row``, ``text``)
+    that have paragraphs."""
+    from features.kernels import paragraph_counts  # kernels reads this module's n-gram sizes
+
+    counts = paragraph_counts(base.get_column("text"))
+    n, dup, chars, dup_chars = (pl.col(c) for c in ("n", "dup", "chars", "dup_chars"))
+    return pl.DataFrame({"_row": base.get_column("_row"), "n": counts[:, 0],
+                         "dup": counts[:, 1], "chars": counts[:, 2],
+                         "dup_chars": counts[:, 3]}).filter(n > 0).select(
+        "_row", (dup / n).alias("dup_para_frac"), (dup_chars / chars).alias("dup_para_char_frac"))

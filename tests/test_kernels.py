@@ -352,3 +352,39 @@ def test_ngrams_read_the_first_cap_words_of_real_pages(pages: pl.DataFrame) -> N
             assert got[name] == pytest.approx(value, abs=1e-12), name
         checked += len(words) > 200
     assert checked > 20  # pages longer than the cap
+
+
+def _reference_paragraphs(texts: list[str]) -> np.ndarray:
+    """``kernels.paragraph_counts`` as the polars expressions of its definition."""
+    from features.tokens import PARAGRAPH_BREAK, PARAGRAPH_SEP
+
+    frame = pl.DataFrame({"text": texts}).with_row_index("_row")
+    paras = (
+        frame.select("_row", pl.col("text").str.replace_all(PARAGRAPH_BREAK, PARAGRAPH_SEP)
+                     .str.split(PARAGRAPH_SEP).alias("para"))
+        .explode("para")
+        .with_columns(pl.col("para").str.strip_chars())
+        .filter(pl.col("para") != "")
+        .with_columns(pl.col("para").str.len_chars().cast(pl.Int64).alias("nchars"),
+                      pl.col("para").is_first_distinct().over("_row").not_().alias("dup"))
+    )
+    agg = paras.group_by("_row").agg(
+        pl.len().cast(pl.Int64).alias("n"), pl.col("dup").sum().cast(pl.Int64),
+        pl.col("nchars").sum(), pl.col("nchars").filter(pl.col("dup")).sum().alias("dup_chars"))
+    out = frame.select("_row").join(agg, on="_row", how="left", maintain_order="left")
+    return out.drop("_row").fill_null(0).to_numpy()
+
+
+def test_paragraph_counts_match_expressions(pages: pl.DataFrame) -> None:
+    texts = pages["text"].to_list()
+    counts = kernels.paragraph_counts(pages["text"])
+    assert np.array_equal(counts, _reference_paragraphs(texts))
+    assert (counts[:, 1] > 0).sum() > 20  # duplicate paragraphs do occur
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(st.text(alphabet="ab\n \t\r\v\f\u2029\u00a0\u2028\x1c\u3000é", max_size=40),
+                      min_size=1, max_size=5))
+def test_paragraph_counts_on_white_space_mixes(texts: list[str]) -> None:
+    counts = kernels.paragraph_counts(pl.Series(texts, dtype=pl.String))
+    assert np.array_equal(counts, _reference_paragraphs(texts)), texts
