@@ -1,19 +1,20 @@
 """Character-level statistics over the whole text: class counts from one native pass
-(``features.kernels.char_counts``), the rest one polars expression each."""
+(``features.kernels.text_counts``), the rest one polars expression each."""
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
-from features.kernels import CHAR_COLUMNS, char_counts
+from features.kernels import CHAR_COLUMNS
 
 # U+FFFD and the commonest UTF-8-read-as-Latin-1/cp1252 sequences (Ã©, â€™, Ð¾, ...).
 MOJIBAKE = r"\x{FFFD}|Ã[\x{80}-\x{BF}\x{A0}-\x{FF}]|â€|Ð[\x{80}-\x{BF}]|Ñ[\x{80}-\x{8F}]"
 URL = r"https?://\S+"
 
 
-def char_features(base: pl.DataFrame) -> pl.DataFrame:
-    counts = char_counts(base.get_column("text"))
+def char_features(base: pl.DataFrame, counts: np.ndarray) -> pl.DataFrame:
+    """``counts``: ``features.kernels.text_counts`` of ``base``'s text."""
     text = pl.col("text")
     nchars, letters = pl.col("_nchars"), pl.col("_letters")
     denom = pl.max_horizontal(nchars, pl.lit(1))

@@ -6,7 +6,7 @@ import polars as pl
 
 from features.chars import char_features
 from features.extract import HTML_FEATURE_DEFAULTS
-from features.kernels import line_stats
+from features.kernels import line_stats, text_counts
 from features.lines import explode_lines, line_automaton, line_features, mark_lines
 from features.phrases import load_words
 from features.repetition import NGRAM_WORD_CAP, paragraph_features
@@ -50,11 +50,12 @@ def marked_features(pages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         .alias("title"),
     )
     lines, head_hits, per_page = scan_lines(base)
+    counts = text_counts(base.get_column("text"))
     parts = [
         line_features(lines, head_hits),
-        paragraph_features(base),
+        paragraph_features(base, counts),
         word_features(per_page),
-        char_features(base),
+        char_features(base, counts),
     ]
     out = base.select("_row")
     for part in parts:

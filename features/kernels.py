@@ -10,7 +10,8 @@ compiled loops, and return one number per line or per page:
   Aho-Corasick automaton, ``phrase_automaton``), each line's hash and each word's; a pass per
   page counts words, stop words and distinct words and the n-gram repetition fractions.
 - ``line_flags``: duplicate lines, headlines and promotional runs of ``features.lines``.
-- ``char_counts``: character classes of whole pages (``features.chars``).
+- ``text_counts``: character classes and duplicate paragraphs of whole pages
+  (``features.chars``, ``features.repetition``).
 
 Their definitions are the same as the polars expressions they replace (``features.tokens``,
 ``features.repetition``, ``features.lines``): ``tests/test_kernels.py`` checks them against
@@ -75,8 +76,9 @@ if tuple(range(2, _MAX_N + 1)) != TOP_NGRAMS + DUP_NGRAMS:
 FILTER_SHIFT = 32
 # The byte class that marks the start of a line, before its first byte.
 _LINE_START = 256
-# Per-page outputs of ``char_counts``.
+# Per-page outputs of ``text_counts``.
 CHAR_COLUMNS = ("_nchars", "_letters", "_upper", "_digits", "_number_or_space")
+PARAGRAPH_COLUMNS = ("_paragraphs", "_dup_paragraphs", "_paragraph_chars", "_dup_paragraph_chars")
 
 
 def string_buffers(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -104,41 +106,6 @@ def _decode(data: np.ndarray, i: int) -> tuple[int, int]:
                 | (np.int64(data[i + 2]) & 0x3F)), i + 3
     return (((b & 0x07) << 18) | ((np.int64(data[i + 1]) & 0x3F) << 12)
             | ((np.int64(data[i + 2]) & 0x3F) << 6) | (np.int64(data[i + 3]) & 0x3F)), i + 4
-
-
-@njit(cache=True)
-def _char_counts(data, offsets, classes):
-    n = offsets.size - 1
-    out = np.zeros((n, 5), dtype=np.int64)
-    for r in range(n):
-        i, end = offsets[r], offsets[r + 1]
-        chars = letters = upper = digits = number_or_space = 0
-        while i < end:
-            cp, i = _decode(data, i)
-            c = classes[cp]
-            chars += 1
-            if c & LETTER:
-                letters += 1
-                if c & UPPER:
-                    upper += 1
-            if c & DIGIT:
-                digits += 1
-            if c & (NUMBER | WHITESPACE):
-                number_or_space += 1
-        out[r, 0] = chars
-        out[r, 1] = letters
-        out[r, 2] = upper
-        out[r, 3] = digits
-        out[r, 4] = number_or_space
-    return out
-
-
-def char_counts(text: pl.Series) -> np.ndarray:
-    """Per row: characters, letters (``\\p{L}``), upper-case letters (``\\p{Lu}``), decimal digits
-    (``\\p{Nd}``) and characters that are numbers or white space (``[\\p{N}\\s]``)."""
-    classes, _ = load_table()
-    data, offsets = string_buffers(text)
-    return _char_counts(data, offsets, classes)
 
 
 @njit(cache=True, inline="always")
@@ -611,65 +578,107 @@ def line_flags(lines: pl.Series, line_page: np.ndarray, line_hash: np.ndarray,
 
 
 @njit(cache=True)
-def _paragraphs(data, offsets, classes):
+def _paragraph(data, a, b, classes, k, para_hash, para_start, para_end, para_chars):
+    """Record the paragraph of bytes ``a:b`` (not yet stripped) as the ``k``-th of its page;
+    returns the paragraph count after it (``k`` when it is empty)."""
+    while a < b:
+        cp, nxt = _decode(data, a)
+        if not classes[cp] & WHITESPACE:
+            break
+        a = nxt
+    while b > a:
+        j = b - 1
+        while data[j] & 0xC0 == 0x80:  # back to the last character's first byte
+            j -= 1
+        cp, _ = _decode(data, j)
+        if not classes[cp] & WHITESPACE:
+            break
+        b = j
+    if a == b:
+        return k
+    # Four interleaved FNV-1a lanes: one multiply chain a byte would set the pace.
+    h0 = h1 = h2 = h3 = FNV_OFFSET
+    chars = 0
+    i = a
+    while i + 4 <= b:
+        c0, c1, c2, c3 = data[i], data[i + 1], data[i + 2], data[i + 3]
+        h0 = (h0 ^ np.uint64(c0)) * FNV_PRIME
+        h1 = (h1 ^ np.uint64(c1)) * FNV_PRIME
+        h2 = (h2 ^ np.uint64(c2)) * FNV_PRIME
+        h3 = (h3 ^ np.uint64(c3)) * FNV_PRIME
+        chars += ((c0 & 0xC0) != 0x80) + ((c1 & 0xC0) != 0x80) + ((c2 & 0xC0) != 0x80) + (
+            (c3 & 0xC0) != 0x80)
+        i += 4
+    while i < b:
+        h0 = (h0 ^ np.uint64(data[i])) * FNV_PRIME
+        chars += (data[i] & 0xC0) != 0x80
+        i += 1
+    h = ((((h0 ^ h1) * FNV_PRIME ^ h2) * FNV_PRIME ^ h3) * FNV_PRIME) ^ np.uint64(b - a)
+    para_hash[k] = _finish(h)
+    para_start[k] = a
+    para_end[k] = b
+    para_chars[k] = chars
+    return k + 1
+
+
+@njit(cache=True)
+def _text_counts(data, offsets, classes):
+    """Per page: CHAR_COLUMNS, then PARAGRAPH_COLUMNS."""
     n = offsets.size - 1
-    out = np.zeros((n, 4), dtype=np.int64)
-    # Per paragraph of a page: hash, byte range and the first paragraph with the same text.
-    cap = 16
+    out = np.zeros((n, 9), dtype=np.int64)
+    # Per paragraph of a page: hash, byte range, characters. A paragraph takes a byte and a
+    # break two more.
+    cap = 1
     for r in range(n):
-        cap = max(cap, offsets[r + 1] - offsets[r] + 1)
+        cap = max(cap, (offsets[r + 1] - offsets[r]) // 3 + 1)
     para_hash = np.empty(cap, dtype=np.uint64)
     para_start = np.empty(cap, dtype=np.int64)
     para_end = np.empty(cap, dtype=np.int64)
     para_chars = np.empty(cap, dtype=np.int64)
     para_slot = np.empty(cap, dtype=np.int64)
-    owner = np.full(_table_mask(cap) + 1, -1, dtype=np.int64)
+    owner = np.full(16, -1, dtype=np.int64)  # grown to the most paragraphs a page has
     for r in range(n):
         i, end = offsets[r], offsets[r + 1]
+        chars = letters = upper = digits = number_or_space = 0
         n_para = 0
-        start = -1  # byte of the paragraph's first non-space character, -1 before it
-        last = 0  # byte after its last non-space character
-        chars = chars_at_last = 0
-        h = h_at_last = FNV_OFFSET
-        at = i
-        newline = False  # a "\n" and only [ \t\r\f\v] since: another "\n" breaks the paragraph
-        while i <= end:
-            if i < end:
-                at = i
-                cp, i = _decode(data, i)
-                space = (classes[cp] & WHITESPACE) != 0
-                brk = cp == _PARAGRAPH_SEP or (cp == _NEWLINE and newline)
-                if cp == _NEWLINE:
-                    newline = True
-                elif not (cp == 0x20 or 0x09 <= cp <= 0x0D):
-                    newline = False
-            else:
-                i += 1
-                space = False
-                brk = True
-            if brk:
-                if start >= 0:
-                    para_hash[n_para] = _finish(h_at_last)
-                    para_start[n_para] = start
-                    para_end[n_para] = last
-                    para_chars[n_para] = chars_at_last
-                    n_para += 1
-                start = -1
-                continue
-            if space and start < 0:
-                continue
-            if start < 0:
-                start = at
-                chars = 0
-                h = FNV_OFFSET
+        start = i
+        # Breaks: U+2029, and a "\n" after a "\n" and only [ \t\r\f\v]: the text between two
+        # breaks (stripped) is a paragraph, as the regex's matches would have left it. Extra
+        # breaks inside one run of white space only cut out empty paragraphs.
+        newline = False
+        while i < end:
+            at = i
+            cp, i = _decode(data, i)
+            c = classes[cp]
             chars += 1
-            h = (h ^ np.uint64(cp)) * FNV_PRIME
-            if not space:
-                last = i
-                chars_at_last = chars
-                h_at_last = h
+            # Counted without branches: the classes alternate too often to predict.
+            letters += (c & LETTER) != 0
+            upper += (c & (LETTER | UPPER)) == (LETTER | UPPER)
+            digits += (c & DIGIT) != 0
+            number_or_space += (c & (NUMBER | WHITESPACE)) != 0
+            if cp == _NEWLINE:
+                if newline:
+                    n_para = _paragraph(data, start, at, classes, n_para, para_hash, para_start,
+                                        para_end, para_chars)
+                    start = i
+                newline = True
+            elif cp == _PARAGRAPH_SEP:
+                n_para = _paragraph(data, start, at, classes, n_para, para_hash, para_start,
+                                    para_end, para_chars)
+                start = i
+            else:
+                newline &= (cp == 0x20) | ((cp >= 0x09) & (cp <= 0x0D))
+        out[r, 0] = chars
+        out[r, 1] = letters
+        out[r, 2] = upper
+        out[r, 3] = digits
+        out[r, 4] = number_or_space
+        n_para = _paragraph(data, start, end, classes, n_para, para_hash, para_start, para_end,
+                            para_chars)
         # A paragraph is a duplicate when the same text (byte for byte) came before it.
         mask = _table_mask(n_para)
+        if mask >= owner.size:
+            owner = np.full(mask + 1, -1, dtype=np.int64)
         dup = dup_chars = total = 0
         for k in range(n_para):
             hk = para_hash[k]
@@ -685,20 +694,33 @@ def _paragraphs(data, offsets, classes):
             para_slot[k] = j
             total += para_chars[k]
         owner[para_slot[:n_para]] = -1
-        out[r, 0] = n_para
-        out[r, 1] = dup
-        out[r, 2] = total
-        out[r, 3] = dup_chars
+        out[r, 5] = n_para
+        out[r, 6] = dup
+        out[r, 7] = total
+        out[r, 8] = dup_chars
     return out
 
 
-def paragraph_counts(text: pl.Series) -> np.ndarray:
-    """Per row: paragraphs (``features.tokens.PARAGRAPH_BREAK`` splits them, as does
-    ``PARAGRAPH_SEP`` itself; stripped; empty ones dropped), duplicate paragraphs (the same text
-    came before on the page), and the characters of all paragraphs and of the duplicates."""
+def text_counts(text: pl.Series) -> np.ndarray:
+    """Per row, from one pass over the text: ``CHAR_COLUMNS`` (characters, letters (``\\p{L}``),
+    upper-case letters (``\\p{Lu}``), decimal digits (``\\p{Nd}``) and characters that are
+    numbers or white space (``[\\p{N}\\s]``)), then ``PARAGRAPH_COLUMNS`` (paragraphs, split by
+    ``features.tokens.PARAGRAPH_BREAK`` and by ``PARAGRAPH_SEP`` itself, stripped, empty ones
+    dropped; duplicate paragraphs, whose text came before on the page; characters of all
+    paragraphs and of the duplicates)."""
     classes, _ = load_table()
     data, offsets = string_buffers(text)
-    return _paragraphs(data, offsets, classes)
+    return _text_counts(data, offsets, classes)
+
+
+def char_counts(text: pl.Series) -> np.ndarray:
+    """The ``CHAR_COLUMNS`` of ``text_counts``."""
+    return text_counts(text)[:, :len(CHAR_COLUMNS)]
+
+
+def paragraph_counts(text: pl.Series) -> np.ndarray:
+    """The ``PARAGRAPH_COLUMNS`` of ``text_counts``."""
+    return text_counts(text)[:, len(CHAR_COLUMNS):]
 
 
 @njit(cache=True)

@@ -12,13 +12,14 @@
 - N-gram features read a page's first ``NGRAM_WORD_CAP`` words (100,000: about 600 KB of
   English). This bounds the time of a pathological page; no page of the corpus comes near it.
 
-Paragraphs are counted by ``features.kernels.paragraph_counts``, words and n-grams by
+Paragraphs are counted by ``features.kernels.text_counts``, words and n-grams by
 ``features.kernels.line_stats`` (an n-gram can only repeat where its (n-1)-word prefix repeats,
 so each n is tested only at the starts where n-1 repeated).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 TOP_NGRAMS = (2, 3, 4)
@@ -26,14 +27,14 @@ DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 NGRAM_WORD_CAP = 100_000
 
 
-def paragraph_features(base: pl.DataFrame) -> pl.DataFrame:
-    """``dup_para_frac`` and ``dup_para_char_frac`` of the pages of ``base`` (``_row``, ``text``)
-    that have paragraphs."""
-    from features.kernels import paragraph_counts  # kernels reads this module's n-gram sizes
+def paragraph_features(base: pl.DataFrame, counts: np.ndarray) -> pl.DataFrame:
+    """``dup_para_frac`` and ``dup_para_char_frac`` of the pages of ``base`` (``_row``) that
+    have paragraphs; ``counts``: ``features.kernels.text_counts`` of its text."""
+    from features.kernels import CHAR_COLUMNS, PARAGRAPH_COLUMNS  # kernels reads TOP_NGRAMS
 
-    counts = paragraph_counts(base.get_column("text"))
-    n, dup, chars, dup_chars = (pl.col(c) for c in ("n", "dup", "chars", "dup_chars"))
-    return pl.DataFrame({"_row": base.get_column("_row"), "n": counts[:, 0],
-                         "dup": counts[:, 1], "chars": counts[:, 2],
-                         "dup_chars": counts[:, 3]}).filter(n > 0).select(
+    n, dup, chars, dup_chars = (pl.col(c) for c in PARAGRAPH_COLUMNS)
+    return pl.DataFrame(
+        {"_row": base.get_column("_row"),
+         **{c: counts[:, len(CHAR_COLUMNS) + k] for k, c in enumerate(PARAGRAPH_COLUMNS)}},
+    ).filter(n > 0).select(
         "_row", (dup / n).alias("dup_para_frac"), (dup_chars / chars).alias("dup_para_char_frac"))
