@@ -688,6 +688,27 @@ def _tables(tag: str) -> dict[str, pl.DataFrame]:
     return {name: pl.DataFrame({"page_id": [tag]}) for name in TABLES}
 
 
+def test_batches_are_appended_in_index_order_as_they_finish(tmp_path: Path) -> None:
+    """The driver appends finished batches to final/ during the run, never past a gap; a
+    rerun after a kill rebuilds final/ from the parts."""
+    staging = Staging(tmp_path, DATE, "k")
+    staging.prepare()
+    for i in (1, 2):
+        staging.write_batch(i, _tables(str(i)), {"index": i})
+    staging.append_finished()
+    assert staging._appended == 0  # batch 0 is missing: nothing may be appended yet
+    staging.write_batch(0, _tables("0"), {"index": 0})
+    staging.append_finished()
+    assert staging._appended == 3
+    staging.write_batch(3, _tables("3"), {"index": 3})
+    # A kill here: final/ holds three batches; the rerun's prepare() drops it.
+    again = Staging(tmp_path, DATE, "k")
+    assert again.prepare() == 4 and not again.final.exists()
+    dest = again.commit({})
+    for name in TABLES:
+        assert pl.read_parquet(dest / f"{name}.parquet")["page_id"].to_list() == list("0123")
+
+
 def test_leftover_worker_of_another_run_cannot_add_its_rows(tmp_path: Path) -> None:
     old = Staging(tmp_path, DATE, "old-key")
     old.prepare()
