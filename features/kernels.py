@@ -138,9 +138,10 @@ def _lookup(table_keys, table_values, h):
 
 
 @njit(cache=True, inline="always")
-def _hash_step(h, cp, lower):
-    """Add one codepoint, lower-cased, to a word's FNV-1a hash (U+0130 lower-cases to two)."""
-    h = (h ^ np.uint64(lower[cp])) * FNV_PRIME
+def _hash_step(h, cp, lc):
+    """Add codepoint ``cp``, lower-cased to ``lc``, to a word's FNV-1a hash (U+0130 lower-cases
+    to two)."""
+    h = (h ^ np.uint64(lc)) * FNV_PRIME
     if cp == DOTTED_CAPITAL_I:
         h = (h ^ np.uint64(COMBINING_DOT_ABOVE)) * FNV_PRIME
     return h
@@ -191,52 +192,57 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
         bits = ac_out[start]
         lh = FNV_OFFSET
         while i < end:
-            cp, i = _decode(data, i)
-            c = classes[cp]
-            chars += 1
-            lh = (lh ^ np.uint64(cp)) * FNV_PRIME
-            # The phrase automaton reads the UTF-8 bytes of the lower-cased line.
-            lc = np.int64(lower[cp])
-            if lc < 0x80:
+            # The phrase automaton reads the UTF-8 bytes of the lower-cased line; ASCII (most of
+            # the text) needs no decoding and lower-cases to one byte.
+            cp = np.int64(data[i])
+            if cp < 0x80:
+                i += 1
+                lc = np.int64(lower[cp])
                 state = ac_delta[state, ac_class[lc]]
                 bits |= ac_out[state]
             else:
-                if lc < 0x800:
-                    nb = 2
-                    state = ac_delta[state, ac_class[0xC0 | (lc >> 6)]]
+                cp, i = _decode(data, i)
+                lc = np.int64(lower[cp])
+                if lc < 0x80:  # e.g. the Kelvin sign
+                    nb, lead = 1, lc
+                elif lc < 0x800:
+                    nb, lead = 2, 0xC0 | (lc >> 6)
                 elif lc < 0x10000:
-                    nb = 3
-                    state = ac_delta[state, ac_class[0xE0 | (lc >> 12)]]
+                    nb, lead = 3, 0xE0 | (lc >> 12)
                 else:
-                    nb = 4
-                    state = ac_delta[state, ac_class[0xF0 | (lc >> 18)]]
+                    nb, lead = 4, 0xF0 | (lc >> 18)
+                state = ac_delta[state, ac_class[lead]]
                 bits |= ac_out[state]
                 for k in range(nb - 2, -1, -1):
                     state = ac_delta[state, ac_class[0x80 | ((lc >> (6 * k)) & 0x3F)]]
                     bits |= ac_out[state]
-            if cp == DOTTED_CAPITAL_I:  # lower-cases to "i" + U+0307 (UTF-8 CC 87)
-                state = ac_delta[state, ac_class[0xCC]]
-                bits |= ac_out[state]
-                state = ac_delta[state, ac_class[0x87]]
-                bits |= ac_out[state]
+                if cp == DOTTED_CAPITAL_I:  # lower-cases to "i" + U+0307 (UTF-8 CC 87)
+                    state = ac_delta[state, ac_class[0xCC]]
+                    bits |= ac_out[state]
+                    state = ac_delta[state, ac_class[0x87]]
+                    bits |= ac_out[state]
+            c = classes[cp]
+            chars += 1
+            lh = (lh ^ np.uint64(cp)) * FNV_PRIME
             if first_cp < 0:
                 first_cp = cp
             last3, last2, last1 = last2, last1, cp
             if cp == _DOT:
                 dots += 1
             else:
-                symbols += dots // 3
-                dots = 0
+                if dots:
+                    symbols += dots // 3
+                    dots = 0
                 if cp in (_ELLIPSIS, _HASH):
                     symbols += 1
-            if c & WHITESPACE or c & CJK:
+            if c & (WHITESPACE | CJK):
                 if in_word:
                     nw = _emit_word(word_hash, word_len, nw, h, wlen)
                     words += 1
                     page_out[page, 0] += alpha
                     in_word = False
                 if c & CJK:
-                    nw = _emit_word(word_hash, word_len, nw, _hash_step(FNV_OFFSET, cp, lower), 1)
+                    nw = _emit_word(word_hash, word_len, nw, _hash_step(FNV_OFFSET, cp, lc), 1)
                     words += 1
                     page_out[page, 0] += (c & LETTER) != 0
                 continue
@@ -245,9 +251,9 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
                 h = FNV_OFFSET
                 wlen = 0
                 alpha = False
-            h = _hash_step(h, cp, lower)
+            h = _hash_step(h, cp, lc)
             wlen += 1
-            alpha = alpha or (c & LETTER) != 0
+            alpha |= (c & LETTER) != 0
         if in_word:
             nw = _emit_word(word_hash, word_len, nw, h, wlen)
             words += 1
@@ -731,7 +737,7 @@ def _hash_strings(data, offsets, lower):
         i, end = offsets[r], offsets[r + 1]
         while i < end:
             cp, i = _decode(data, i)
-            h = _hash_step(h, cp, lower)
+            h = _hash_step(h, cp, lower[cp])
         out[r] = _finish(h)
     return out
 

@@ -388,3 +388,20 @@ def test_paragraph_counts_match_expressions(pages: pl.DataFrame) -> None:
 def test_paragraph_counts_on_white_space_mixes(texts: list[str]) -> None:
     counts = kernels.paragraph_counts(pl.Series(texts, dtype=pl.String))
     assert np.array_equal(counts, _reference_paragraphs(texts)), texts
+
+
+@pytest.mark.parametrize(("line", "bits"), [
+    ("\u212aB here", 1),     # the Kelvin sign lower-cases to an ASCII "k"
+    ("İX", 2),               # U+0130 lower-cases to "i" + U+0307
+    ("ΟΔΟΣ σ", 4),           # final and medial sigma fold alike
+    ("kb İx οδοσ", 7),
+    ("K B", 0),
+])
+def test_phrase_automaton_reads_non_ascii_lower_cased_to_ascii(line: str, bits: int) -> None:
+    automaton = kernels.phrase_automaton((("kb",), ("i\u0307x",), ("οδος",)))
+    per_line, _ = kernels.line_stats(pl.Series([line]), np.zeros(1, dtype=np.int64), 1, [], [],
+                                     NGRAM_WORD_CAP, automaton)
+    assert per_line["phrase_bits"][0] == bits
+    expected = sum(1 << g for g, p in enumerate(("kb", "i\u0307x", "οδοσ"))
+                   if p in line.lower().replace("\u03c2", "\u03c3"))
+    assert expected == bits
