@@ -584,8 +584,9 @@ def line_flags(lines: pl.Series, line_page: np.ndarray, line_hash: np.ndarray,
 
 
 @njit(cache=True)
-def _strip(data, a, b, classes):
-    """Bytes ``a:b`` without the white space at either end: ``(start, end)``."""
+def _paragraph(data, a, b, classes, k, para_hash, para_start, para_end, para_chars):
+    """Record the paragraph of bytes ``a:b`` (not yet stripped) as the ``k``-th of its page;
+    returns the paragraph count after it (``k`` when it is empty)."""
     while a < b:
         cp, nxt = _decode(data, a)
         if not classes[cp] & WHITESPACE:
@@ -599,75 +600,6 @@ def _strip(data, a, b, classes):
         if not classes[cp] & WHITESPACE:
             break
         b = j
-    return a, b
-
-
-@njit(cache=True)
-def _split_lines(data, offsets, row_ids, classes):
-    n = offsets.size - 1
-    out = np.empty(data.size, dtype=np.uint8)
-    cap = data.size + n  # a line takes a byte or ends a page
-    line_end = np.empty(cap + 1, dtype=np.int64)
-    row = np.empty(cap, dtype=np.uint32)
-    para = np.empty(cap, dtype=np.uint32)
-    nb_idx = np.empty(cap, dtype=np.uint32)
-    line_end[0] = 0
-    blanks = 0
-    n_lines = 0
-    w = 0
-    for r in range(n):
-        i, end = offsets[r], offsets[r + 1]
-        k = 0
-        while True:
-            j = i
-            while j < end and data[j] != 0x0A:
-                j += 1
-            # "\r" is white space: stripped at the ends like the rest, dropped inside.
-            a, b = _strip(data, i, j, classes)
-            if a == b:
-                blanks += 1
-            else:
-                for t in range(a, b):
-                    if data[t] != 0x0D:
-                        out[w] = data[t]
-                        w += 1
-                row[n_lines] = row_ids[r]
-                para[n_lines] = blanks
-                nb_idx[n_lines] = k
-                k += 1
-                n_lines += 1
-                line_end[n_lines] = w
-            if j >= end:
-                break
-            i = j + 1
-    return out[:w], line_end[:n_lines + 1], row[:n_lines], para[:n_lines], nb_idx[:n_lines]
-
-
-def split_nonblank_lines(text: pl.Series, row_ids: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The non-blank lines of ``features.lines.explode_lines``: ``(data, offsets)`` of the
-    stripped lines' UTF-8, and per line its ``row_ids`` entry, paragraph number (blank lines
-    before it, over all rows) and index among its row's non-blank lines."""
-    classes, _ = load_table()
-    data, offsets = string_buffers(text)
-    return _split_lines(data, offsets, row_ids.astype(np.uint32), classes)
-
-
-def string_column(name: str, data: np.ndarray, offsets: np.ndarray) -> pl.Series:
-    """A polars string column of the UTF-8 ``data`` cut at ``offsets`` (as ``string_buffers``
-    returns them)."""
-    import pyarrow as pa
-
-    n = offsets.size - 1
-    return pl.Series(name, pa.LargeStringArray.from_buffers(
-        n, pa.py_buffer(np.ascontiguousarray(offsets, dtype=np.int64)),
-        pa.py_buffer(np.ascontiguousarray(data))))
-
-
-@njit(cache=True)
-def _paragraph(data, a, b, classes, k, para_hash, para_start, para_end, para_chars):
-    """Record the paragraph of bytes ``a:b`` (not yet stripped) as the ``k``-th of its page;
-    returns the paragraph count after it (``k`` when it is empty)."""
-    a, b = _strip(data, a, b, classes)
     if a == b:
         return k
     # Four interleaved FNV-1a lanes: one multiply chain a byte would set the pace.

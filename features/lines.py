@@ -1,11 +1,11 @@
 """Line-level features: duplication of lines, error/wall/boilerplate text, promo blocks, and
 the Gopher/C4/FineWeb line statistics. One exploded frame of lines, one group_by.
 
-The per-line work is native (``features.kernels``): cutting pages into lines
-(``split_nonblank_lines``), the counts and the literal phrases in one pass (``line_stats``),
-duplicates, headlines and promotional runs in another (``line_flags``). Polars runs the
-phrase lists' regular expressions (only on the lines that pass each one's
-``features.phrases.line_filter``, which the first pass tests) and aggregates."""
+The per-line work is native (``features.kernels``): the counts and the literal phrases in one
+pass (``line_stats``), duplicates, headlines and promotional runs in another (``line_flags``).
+Polars splits the pages into lines, runs the phrase lists' regular expressions (only on the
+lines that pass each one's ``features.phrases.line_filter``, which the first pass tests) and
+aggregates."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from functools import cache
 import numpy as np
 import polars as pl
 
-from features.kernels import line_flags, phrase_automaton, split_nonblank_lines, string_column
+from features.kernels import line_flags, phrase_automaton
 from features.phrases import line_filter, load_phrases
 
 HEAD_LINES = 5
@@ -57,14 +57,14 @@ def split_lines(base: pl.DataFrame) -> pl.DataFrame:
 
 
 def explode_lines(base: pl.DataFrame) -> pl.DataFrame:
-    """One row per non-blank line of ``split_lines``: ``_row``, ``line`` (stripped), ``nb_idx``
-    (index among the page's non-blank lines), ``para`` (blank lines so far, over all pages: a
-    paragraph number within the page). Cut natively (``features.kernels.split_nonblank_lines``,
-    checked against ``split_lines`` by ``tests/test_kernels.py``)."""
-    data, offsets, row, para, nb_idx = split_nonblank_lines(
-        base.get_column("text"), base.get_column("_row").to_numpy())
-    return pl.DataFrame([pl.Series("_row", row), string_column("line", data, offsets),
-                         pl.Series("para", para), pl.Series("nb_idx", nb_idx)])
+    """One row per non-blank line: ``_row``, ``line`` (stripped), ``nb_idx`` (index among the
+    page's non-blank lines), ``para`` (paragraph number within the page)."""
+    lines = split_lines(base).drop("raw")
+    blank = pl.col("line") == ""
+    lines = lines.with_columns(blank.cum_sum().alias("para")).filter(~blank)
+    return lines.with_columns(
+        (pl.int_range(pl.len(), dtype=pl.UInt32).over("_row")).alias("nb_idx"),
+    )
 
 
 def mark_lines(lines: pl.DataFrame, titles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

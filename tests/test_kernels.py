@@ -405,35 +405,3 @@ def test_phrase_automaton_reads_non_ascii_lower_cased_to_ascii(line: str, bits: 
     expected = sum(1 << g for g, p in enumerate(("kb", "i\u0307x", "οδοσ"))
                    if p in line.lower().replace("\u03c2", "\u03c3"))
     assert expected == bits
-
-
-def _reference_explode_lines(base: pl.DataFrame) -> pl.DataFrame:
-    """``features.lines.explode_lines`` as polars expressions over ``split_lines``."""
-    from features.lines import split_lines
-
-    lines = split_lines(base).drop("raw")
-    blank = pl.col("line") == ""
-    lines = lines.with_columns(blank.cum_sum().alias("para")).filter(~blank)
-    return lines.with_columns(
-        (pl.int_range(pl.len(), dtype=pl.UInt32).over("_row")).alias("nb_idx"))
-
-
-def test_explode_lines_matches_split_lines(pages: pl.DataFrame) -> None:
-    base = pages.with_columns(pl.col("_row") * 3)  # row ids need not be 0..n-1
-    got = explode_lines(base)
-    expected = _reference_explode_lines(base)
-    assert got.schema == expected.schema
-    for name in got.columns:
-        assert got[name].equals(expected[name]), name
-
-
-@settings(max_examples=300, deadline=None)
-@given(texts=st.lists(st.text(alphabet="ab \n\r\t\u00a0\u2029\u3000\x1cé中", max_size=30),
-                      min_size=1, max_size=5))
-def test_explode_lines_on_white_space_mixes(texts: list[str]) -> None:
-    base = pl.DataFrame({"text": texts}).select(
-        pl.int_range(len(texts), dtype=pl.UInt32).alias("_row"), "text")
-    got = explode_lines(base)
-    expected = _reference_explode_lines(base)
-    for name in got.columns:
-        assert got[name].equals(expected[name]), (name, texts)
