@@ -34,7 +34,7 @@ from numba import njit
 
 from features.phrases import LineFilter
 from features.repetition import DUP_NGRAMS, TOP_NGRAMS
-from features.tokens import BULLET_CHARS, PARAGRAPH_SEP, TERMINAL_PUNCT
+from features.tokens import BULLET_CHARS, PARAGRAPH_BREAK, PARAGRAPH_SEP, TERMINAL_PUNCT
 from features.unicode_table import (
     CJK,
     COMBINING_DOT_ABOVE,
@@ -56,7 +56,11 @@ TERMINAL_CODEPOINTS = np.array([ord(c) for c in TERMINAL_PUNCT], dtype=np.int64)
 BULLET_CODEPOINTS = np.array([ord(c) for c in BULLET_CHARS], dtype=np.int64)
 # tokens.ELLIPSES ("...", "…") is tested through these two, as is "#" (symbol words).
 _DOT, _ELLIPSIS, _HASH, _COLON, _FULLWIDTH_COLON = ord("."), ord("…"), ord("#"), ord(":"), 0xFF1A
-_NEWLINE, _PARAGRAPH_SEP = ord("\n"), ord(PARAGRAPH_SEP)
+# ``text_counts`` finds paragraphs as PARAGRAPH_BREAK and PARAGRAPH_SEP split them, written
+# out in its loop (and frozen into numba's cache): it must not drift from them.
+_NEWLINE, _PARAGRAPH_SEP = ord("\n"), 0x2029
+if PARAGRAPH_BREAK != r"\n[ \t\r\f\v]*\n\s*" or chr(_PARAGRAPH_SEP) != PARAGRAPH_SEP:
+    raise ImportError("text_counts splits paragraphs as the PARAGRAPH_BREAK it was written for")
 
 # Per-line outputs of ``line_stats`` (columns of its first result).
 LINE_COLUMNS = ("nchars", "nwords", "ends_terminal", "ends_ellipsis", "starts_bullet",
