@@ -58,7 +58,9 @@ def split_lines(base: pl.DataFrame) -> pl.DataFrame:
 
 def explode_lines(base: pl.DataFrame) -> pl.DataFrame:
     """One row per non-blank line: ``_row``, ``line`` (stripped), ``nb_idx`` (index among the
-    page's non-blank lines), ``para`` (paragraph number within the page)."""
+    page's non-blank lines), ``para`` (paragraph number: the blank lines before it, counted
+    over all pages of ``base``, so it tells a page's paragraphs apart but does not start at 0
+    on each page)."""
     lines = split_lines(base).drop("raw")
     blank = pl.col("line") == ""
     lines = lines.with_columns(blank.cum_sum().alias("para")).filter(~blank)
