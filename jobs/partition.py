@@ -19,10 +19,12 @@ import fcntl
 import json
 import os
 import resource
+import select
 import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -120,15 +122,30 @@ def bind_to_parent(parent_pid: int) -> None:
 
     A SIGKILLed run cannot shut its process pool down; its workers would otherwise finish the
     batches already handed to them, writing into a staging area a rerun may have taken over,
-    and then wait on the dead pool's queue forever. The kernel sends SIGKILL to this process
-    when its parent exits (the pool starts workers from the main thread, which lives as long
-    as the process).
+    and then wait on the dead pool's queue forever. Workers are forked by a fork server, not
+    by the run, so the kernel's parent-death signal alone does not reach them (the server
+    itself lives on while its children hold its pipe): a thread waits on a pidfd of the run
+    and ends the process the moment the run ends. The parent-death signal is kept for workers
+    that are the run's own children.
     """
     if sys.platform.startswith("linux"):
         with suppress(OSError, AttributeError):
             ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent_pid:  # the parent died before the line above took effect
-        os._exit(1)
+    try:
+        run = os.pidfd_open(parent_pid)
+    except ProcessLookupError:
+        os._exit(1)  # the run died before this worker got going
+    except (OSError, AttributeError):  # no pidfd (old kernel, not Linux): the signal only
+        if os.getppid() != parent_pid:
+            os._exit(1)
+        return
+    threading.Thread(target=_exit_with, args=(run,), name="pagescore-bound-to-run",
+                     daemon=True).start()
+
+
+def _exit_with(run_pidfd: int) -> None:
+    select.select([run_pidfd], [], [])  # readable when the process has exited
+    os._exit(1)
 
 
 # --- one run per partition ---------------------------------------------------------------------

@@ -105,6 +105,22 @@ def child_pids(pid: int) -> set[int]:
     return kids
 
 
+def descendant_pids(pid: int) -> set[int]:
+    """Children, grandchildren, ...: the workers are children of the run's fork server."""
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = set().union(*(child_pids(p) for p in frontier)) - found
+        found |= frontier
+    return found
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The run's pool workers: the processes its fork server forked."""
+    servers = [k for k in child_pids(pid)
+               if b"multiprocessing.forkserver" in Path(f"/proc/{k}/cmdline").read_bytes()]
+    return sorted(set().union(*(child_pids(s) for s in servers)))
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -210,13 +226,14 @@ def test_sigkill_at_random_moments_then_rerun_equals_uninterrupted_run(
     for phase in phases:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_for_moment(proc, out, phase, rng, n_batches, commit_s)
-        kids = child_pids(proc.pid)
+        kids = descendant_pids(proc.pid)
+        n_workers = len(worker_pids(proc.pid))
         done = _batches_done(out)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed_procs |= kids
         moments.append({"phase": phase, "rc": proc.returncode, "batches": done,
-                        "workers": len(kids), "partition": part.exists()})
+                        "workers": n_workers, "partition": part.exists()})
         if part.exists():  # a partition is only ever whole: never half, never stale
             assert_same_output(part, reference)
     print(f"workers={workers} kills:", moments)  # shown with -rP: where the kills landed
@@ -245,8 +262,8 @@ def test_worker_killed_mid_run_fails_cleanly_then_resumes(reference: dict[str, A
     try:
         wait_for(lambda: _batches_done(out) > 0 or proc.poll() is not None, 240,
                  "the first finished batch")
-        kids = child_pids(proc.pid)
-        workers = [k for k in kids if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+        kids = descendant_pids(proc.pid)
+        workers = worker_pids(proc.pid)
         assert len(workers) == 2, kids
         os.kill(workers[0], signal.SIGKILL)
         _stdout, stderr = proc.communicate(timeout=120)
