@@ -101,8 +101,9 @@ def pull_batches(_seed: dict[str, Any], queue: Any) -> Iterator[dict[str, list[A
 def run_batches_on_ray(cfg: NightlyConfig, inputs: list[Input], staging: Staging,
                        registry: Path | None,
                        on_progress: Callable[[int, int], None] | None,
-                       model: ModelRef | None = None) -> tuple[float, list[dict[str, Any]]]:
-    """Run every batch not yet in ``staging`` on Ray; return (seconds reading, batch metas).
+                       model: ModelRef | None = None) -> BatchLog:
+    """Run every batch not yet in ``staging`` on Ray; return the log of their metas and of
+    the driver's reading and appending.
 
     ``model`` is the model the driver verified; without it the model is resolved again from
     the registry, and the workers refuse any file whose hash differs from that resolution.
@@ -125,7 +126,7 @@ def run_batches_on_ray(cfg: NightlyConfig, inputs: list[Input], staging: Staging
         log.add(skipped_meta(staging, first.index))
         first = next(batches, None)
     if first is None:
-        return log.read_s, log.metas
+        return log
 
     version, sha = _model_identity(cfg, registry, model)
     # Absolute paths: worker processes run inside the unpacked working_dir, not our cwd.
@@ -157,7 +158,7 @@ def run_batches_on_ray(cfg: NightlyConfig, inputs: list[Input], staging: Staging
             log.add(skipped)
         if feeder.error is not None:
             raise feeder.error
-        return log.read_s, log.metas  # log.timed also timed the feeder thread's reads
+        return log  # log.timed also timed the feeder thread's reads
     finally:
         if owned:  # a local Ray stops; a cluster we joined only loses this driver
             ray.shutdown()

@@ -48,19 +48,23 @@ class NightlyConfig:
 @dataclass
 class BatchLog:
     """What the engines report as batches finish: metas, records done, time spent reading.
-    ``after_batch`` runs after each one (the staging's ``append_finished``)."""
+    ``after_batch`` runs after each one (the staging's ``append_finished``, timed in
+    ``append_s``)."""
 
     on_progress: Callable[[int, int], None] | None = None
     after_batch: Callable[[], None] | None = None
     metas: list[dict[str, Any]] = field(default_factory=list)
     records: int = 0
     read_s: float = 0.0
+    append_s: float = 0.0
 
     def add(self, meta: dict[str, Any]) -> None:
         self.metas.append(meta)
         self.records += meta["pages"] + meta["quarantined"]
         if self.after_batch:
+            t = time.perf_counter()
             self.after_batch()
+            self.append_s += time.perf_counter() - t
         if self.on_progress:
             self.on_progress(self.records, meta["index"])
 
@@ -149,9 +153,9 @@ def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | No
         staging = Staging(cfg.out, cfg.date, run_key)
         resumed = staging.prepare()
         try:
-            read_s, batch_metas = _drive(cfg, inputs, staging, model, registry, on_progress)
-            run = _run_json(cfg, input_meta, model, staging, batch_metas, resumed, run_key,
-                            started, read_s + hash_s)
+            log = _drive(cfg, inputs, staging, model, registry, on_progress)
+            run = _run_json(cfg, input_meta, model, staging, log, resumed, run_key, started,
+                            hash_s)
             t_commit = time.perf_counter()
             dest = staging.commit(run)
         except BaseException:
@@ -165,7 +169,7 @@ def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | No
 
 def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, model: ModelRef,
            registry: Path | None, on_progress: Callable[[int, int], None] | None
-           ) -> tuple[float, list[dict[str, Any]]]:
+           ) -> BatchLog:
     if cfg.engine == "ray":
         from jobs.engine_ray import run_batches_on_ray
 
@@ -179,7 +183,7 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, model: Mod
         for batch in batches:
             log.add(skipped_meta(staging, batch.index) if staging.is_done(batch.index)
                     else run_batch(staging_args, batch))
-        return log.read_s, log.metas
+        return log
 
     # Worker processes start with one polars/BLAS thread each: processes already use the cores.
     env_before = {k: os.environ.get(k) for k in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS")}
@@ -214,7 +218,7 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, model: Mod
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return log.read_s, log.metas
+    return log
 
 
 # Imported once by the fork server, before it forks the workers: every worker would otherwise
@@ -259,8 +263,10 @@ def _thresholds_used(model: ModelRef, metas: list[dict[str, Any]]) -> dict[str, 
 
 
 def _run_json(cfg: NightlyConfig, input_meta: list[dict[str, Any]], model: ModelRef,
-              staging: Staging, metas: list[dict[str, Any]], resumed: int, run_key: str,
-              started: float, read_s: float) -> dict[str, Any]:
+              staging: Staging, log: BatchLog, resumed: int, run_key: str,
+              started: float, hash_s: float) -> dict[str, Any]:
+    """run.json; ``timings``: the driver's ``read`` (hashing the inputs included) and
+    ``append`` (to the final files during the run), then the workers' stages summed."""
     import polars as pl
 
     n = len(staging.batch_dirs())
@@ -272,7 +278,8 @@ def _run_json(cfg: NightlyConfig, input_meta: list[dict[str, Any]], model: Model
     decisions = (
         dict(scores.group_by("decision").len().collect().iter_rows()) if scored else {}
     )
-    stage = {"read": read_s}
+    metas = log.metas
+    stage = {"read": log.read_s + hash_s, "append": log.append_s}
     for m in metas:
         for k, v in m["timings"].items():
             stage[k] = stage.get(k, 0.0) + v
