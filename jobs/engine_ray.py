@@ -35,7 +35,7 @@ from typing import Any
 from jobs.nightly import BatchLog, NightlyConfig, iter_batches
 from jobs.partition import Staging
 from jobs.readers import Input
-from jobs.worker import Batch, init_worker, run_batch, skipped_meta
+from jobs.worker import WORKER_ENV, Batch, init_worker, run_batch, skipped_meta
 from models.registry import REGISTRY_DIR, ModelError, ModelRef, read_index
 
 # Read-but-unwritten batches per worker: enough that no actor waits for the next batch while
@@ -48,10 +48,6 @@ WINDOW_BATCHES_PER_WORKER = 2
 # dropped into the checkout must not be shipped to every node each night.
 _SHIPPED = {"jobs", "features", "models", "data"}
 _SHIPPED_DATA = {"phrases"}
-
-# One CPU per actor; polars and BLAS would otherwise start a thread per core in every actor
-# and oversubscribe the node (the local engine sets the same for its worker processes).
-_WORKER_ENV = {"POLARS_MAX_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 _END = None  # queue sentinel: the driver has read everything
 
@@ -316,7 +312,9 @@ def _runtime_env() -> dict[str, Any]:
     """Ship the source tree's code and phrase lists when running from a checkout; on an
     installed pagescore (no pyproject beside the packages) the cluster must have it too."""
     root = Path(__file__).resolve().parent.parent
-    env: dict[str, Any] = {"env_vars": dict(_WORKER_ENV)}
+    # One CPU per actor: polars and BLAS would otherwise start a thread per core in every
+    # actor and oversubscribe the node; and the local engine's allocator settings.
+    env: dict[str, Any] = {"env_vars": dict(WORKER_ENV)}
     if not (root / "pyproject.toml").is_file():
         return env
     excludes = [f"/{p.name}" for p in root.iterdir() if p.name not in _SHIPPED]

@@ -26,7 +26,7 @@ from jobs.partition import (
     write_atomic,
 )
 from jobs.readers import Input, Record, detect_input, read_input
-from jobs.worker import Batch, init_worker, run_batch, skipped_meta
+from jobs.worker import WORKER_ENV, Batch, init_worker, run_batch, skipped_meta
 from models.registry import ModelRef, verify_model
 
 DEFAULT_BATCH_SIZE = 1000
@@ -185,9 +185,9 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, model: Mod
                     else run_batch(staging_args, batch))
         return log
 
-    # Worker processes start with one polars/BLAS thread each: processes already use the cores.
-    env_before = {k: os.environ.get(k) for k in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS")}
-    os.environ.update({"POLARS_MAX_THREADS": "1", "OMP_NUM_THREADS": "1"})
+    # The fork server, and so every worker, starts with WORKER_ENV (restored afterwards).
+    env_before = {k: os.environ.get(k) for k in WORKER_ENV}
+    os.environ.update(WORKER_ENV)
     try:
         with ProcessPoolExecutor(
             max_workers=workers, mp_context=_worker_context(),
