@@ -223,7 +223,7 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, model: Mod
 
 # Imported once by the fork server, before it forks the workers: every worker would otherwise
 # pay about 2.4 CPU s for them (LightGBM alone pulls in scikit-learn, SciPy and pandas).
-WORKER_PRELOAD = ["jobs.worker", "jobs.pipeline", "lightgbm.sklearn"]
+WORKER_PRELOAD = ["jobs.worker", "jobs.pipeline", "lightgbm.sklearn", "pyarrow"]
 
 
 def _worker_context() -> Any:

