@@ -160,10 +160,11 @@ def _emit_word(word_hash, word_len, nw, h, length):
 
 @njit(cache=True)
 def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bullets, ac_delta,
-                ac_class, ac_out):
+                ac_class, ac_out, ac_shift):
     """Per line: LINE_COLUMNS (``phrase_bits`` with the line-filter bits above FILTER_SHIFT) and
     a hash of its codepoints; per word: lower-case hash and length; per page: alphabetic words,
-    symbols and first word."""
+    symbols and first word. The automaton is ``_flat_automaton``'s: a state is the offset of its
+    row in ``ac_delta`` (``ac_out`` indexed by the offset shifted right by ``ac_shift``)."""
     n_lines = offsets.size - 1
     line_out = np.zeros((n_lines, 8), dtype=np.int64)
     line_hash = np.empty(n_lines, dtype=np.uint64)
@@ -176,7 +177,7 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
     nw = 0
     prev_page = -1
     # Phrases anchored at the line start follow a class no byte has (index 256).
-    start = ac_delta[0, ac_class[256]]
+    start = np.int64(ac_delta[ac_class[256]])
     for ln in range(n_lines):
         page = line_page[ln]
         while prev_page < page:
@@ -193,7 +194,7 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
         dots = 0
         symbols = 0
         state = start
-        bits = ac_out[start]
+        bits = ac_out[start >> ac_shift]
         lh = FNV_OFFSET
         while i < end:
             # The phrase automaton reads the UTF-8 bytes of the lower-cased line; ASCII (most of
@@ -202,8 +203,8 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
             if cp < 0x80:
                 i += 1
                 lc = np.int64(lower[cp])
-                state = ac_delta[state, ac_class[lc]]
-                bits |= ac_out[state]
+                state = np.int64(ac_delta[state + ac_class[lc]])
+                bits |= ac_out[state >> ac_shift]
             else:
                 cp, i = _decode(data, i)
                 lc = np.int64(lower[cp])
@@ -215,16 +216,16 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
                     nb, lead = 3, 0xE0 | (lc >> 12)
                 else:
                     nb, lead = 4, 0xF0 | (lc >> 18)
-                state = ac_delta[state, ac_class[lead]]
-                bits |= ac_out[state]
+                state = np.int64(ac_delta[state + ac_class[lead]])
+                bits |= ac_out[state >> ac_shift]
                 for k in range(nb - 2, -1, -1):
-                    state = ac_delta[state, ac_class[0x80 | ((lc >> (6 * k)) & 0x3F)]]
-                    bits |= ac_out[state]
+                    state = np.int64(ac_delta[state + ac_class[0x80 | ((lc >> (6 * k)) & 0x3F)]])
+                    bits |= ac_out[state >> ac_shift]
                 if cp == DOTTED_CAPITAL_I:  # lower-cases to "i" + U+0307 (UTF-8 CC 87)
-                    state = ac_delta[state, ac_class[0xCC]]
-                    bits |= ac_out[state]
-                    state = ac_delta[state, ac_class[0x87]]
-                    bits |= ac_out[state]
+                    state = np.int64(ac_delta[state + ac_class[0xCC]])
+                    bits |= ac_out[state >> ac_shift]
+                    state = np.int64(ac_delta[state + ac_class[0x87]])
+                    bits |= ac_out[state >> ac_shift]
             c = classes[cp]
             chars += 1
             lh = (lh ^ np.uint64(cp)) * FNV_PRIME
@@ -835,6 +836,28 @@ def phrase_automaton(phrase_lists: tuple[tuple[str, ...], ...],
     return delta, byte_class, np.array(out, dtype=np.int64)
 
 
+_FLAT_AUTOMATA: dict[int, tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, int]]] = {}
+
+
+def _flat_automaton(automaton: tuple[np.ndarray, np.ndarray, np.ndarray]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``phrase_automaton``'s tables as ``_scan_lines`` reads them: each state stands for the
+    offset of its row in the flattened transition table (rows padded to a power of two), so a
+    step is one load with no multiply. Kept per automaton (the line automaton is cached)."""
+    delta, byte_class, out = automaton
+    kept = _FLAT_AUTOMATA.get(id(delta))
+    if kept is not None and kept[0] is delta:
+        return kept[1]
+    shift = max(int(delta.shape[1] - 1).bit_length(), 0)
+    padded = np.zeros((delta.shape[0], 1 << shift), dtype=np.int32)
+    padded[:, :delta.shape[1]] = delta.astype(np.int32) << shift
+    flat = (padded.ravel(), byte_class, out, shift)
+    if len(_FLAT_AUTOMATA) > 8:
+        _FLAT_AUTOMATA.clear()
+    _FLAT_AUTOMATA[id(delta)] = (delta, flat)
+    return flat
+
+
 def line_stats(lines: pl.Series, line_page: np.ndarray, n_pages: int, stop_words: list[str],
                gopher_words: list[str], ngram_cap: int,
                automaton: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[pl.DataFrame,
@@ -848,7 +871,7 @@ def line_stats(lines: pl.Series, line_page: np.ndarray, n_pages: int, stop_words
     vocab_keys, vocab_values = vocabulary_table(tuple(stop_words), tuple(gopher_words))
     line_out, line_hash, page_out, word_hash, word_len, first = _scan_lines(
         data, offsets, line_page.astype(np.int64), n_pages, classes, lower,
-        TERMINAL_CODEPOINTS, BULLET_CODEPOINTS, *automaton)
+        TERMINAL_CODEPOINTS, BULLET_CODEPOINTS, *_flat_automaton(automaton))
     words, top, dup = _page_words(word_hash, word_len, first, vocab_keys, vocab_values,
                                   ngram_cap, _TOP_MAX_N, _MAX_N)
     bits = line_out[:, 7].copy()

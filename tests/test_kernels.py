@@ -405,3 +405,18 @@ def test_phrase_automaton_reads_non_ascii_lower_cased_to_ascii(line: str, bits: 
     expected = sum(1 << g for g, p in enumerate(("kb", "i\u0307x", "οδοσ"))
                    if p in line.lower().replace("\u03c2", "\u03c3"))
     assert expected == bits
+
+
+@pytest.mark.parametrize("n_classes", [1, 2, 5, 8, 9, 123])
+def test_flat_automaton_steps_as_the_transition_table(n_classes: int) -> None:
+    rng = np.random.default_rng(n_classes)
+    delta = rng.integers(0, 50, size=(50, n_classes)).astype(np.int16)
+    byte_class, out = np.zeros(257, dtype=np.int64), rng.integers(0, 8, size=50)
+    flat, cls, flat_out, shift = kernels._flat_automaton((delta, byte_class, out))
+    assert cls is byte_class and flat_out is out and (1 << shift) >= n_classes
+    for state in range(50):
+        for c in range(n_classes):
+            nxt = int(flat[(state << shift) + c])
+            assert nxt == int(delta[state, c]) << shift
+            assert flat_out[nxt >> shift] == out[delta[state, c]]
+    assert kernels._flat_automaton((delta, byte_class, out))[0] is flat  # kept per automaton
