@@ -166,7 +166,7 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
     symbols and first word. The automaton is ``_flat_automaton``'s: a state is the offset of its
     row in ``ac_delta`` (``ac_out`` indexed by the offset shifted right by ``ac_shift``)."""
     n_lines = offsets.size - 1
-    line_out = np.zeros((n_lines, 8), dtype=np.int64)
+    line_out = np.zeros((8, n_lines), dtype=np.int64)
     line_hash = np.empty(n_lines, dtype=np.uint64)
     page_out = np.zeros((n_pages, 2), dtype=np.int64)
     # A word needs at least one byte and one byte of separation, so this bounds the count.
@@ -266,19 +266,19 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
         symbols += dots // 3
         page_out[page, 1] += symbols
         line_hash[ln] = _finish(lh)
-        line_out[ln, 0] = chars
-        line_out[ln, 1] = words
+        line_out[0, ln] = chars
+        line_out[1, ln] = words
         for t in terminal:
             if last1 == t:
-                line_out[ln, 2] = 1
-        line_out[ln, 3] = (last1 == _ELLIPSIS) or (last1 == _DOT and last2 == _DOT
+                line_out[2, ln] = 1
+        line_out[3, ln] = (last1 == _ELLIPSIS) or (last1 == _DOT and last2 == _DOT
                                                    and last3 == _DOT)
         for b in bullets:
             if first_cp == b:
-                line_out[ln, 4] = 1
-        line_out[ln, 5] = first_cp >= 0 and (classes[first_cp] & LOWER) != 0
-        line_out[ln, 6] = last1 in (_COLON, _FULLWIDTH_COLON)
-        line_out[ln, 7] = bits
+                line_out[4, ln] = 1
+        line_out[5, ln] = first_cp >= 0 and (classes[first_cp] & LOWER) != 0
+        line_out[6, ln] = last1 in (_COLON, _FULLWIDTH_COLON)
+        line_out[7, ln] = bits
     while prev_page < n_pages:
         prev_page += 1
         page_first_word[prev_page] = nw
@@ -874,10 +874,11 @@ def line_stats(lines: pl.Series, line_page: np.ndarray, n_pages: int, stop_words
         TERMINAL_CODEPOINTS, BULLET_CODEPOINTS, *_flat_automaton(automaton))
     words, top, dup = _page_words(word_hash, word_len, first, vocab_keys, vocab_values,
                                   ngram_cap, _TOP_MAX_N, _MAX_N)
-    bits = line_out[:, 7].copy()
-    line_out[:, 7] &= (1 << FILTER_SHIFT) - 1
-    per_line = pl.DataFrame({**{name: line_out[:, k] for k, name in enumerate(LINE_COLUMNS)},
-                             "_filter_bits": bits >> FILTER_SHIFT,
+    # One row per column (contiguous: polars takes each without gathering a strided column).
+    filter_bits = line_out[7] >> FILTER_SHIFT
+    line_out[7] &= (1 << FILTER_SHIFT) - 1
+    per_line = pl.DataFrame({**{name: line_out[k] for k, name in enumerate(LINE_COLUMNS)},
+                             "_filter_bits": filter_bits,
                              "_line_hash": line_hash})
     # PAGE_WORD_COLUMNS: _nwords, _word_chars, _alpha_words, _stop_words, _gopher_words,
     # _unique_words, _symbols.
