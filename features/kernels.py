@@ -588,10 +588,9 @@ def line_flags(lines: pl.Series, line_page: np.ndarray, line_hash: np.ndarray,
                        tail_slack)
 
 
-@njit(cache=True)
-def _paragraph(data, a, b, classes, k, para_hash, para_start, para_end, para_chars):
-    """Record the paragraph of bytes ``a:b`` (not yet stripped) as the ``k``-th of its page;
-    returns the paragraph count after it (``k`` when it is empty)."""
+@njit(cache=True, inline="always")
+def _strip(data, a, b, classes):
+    """Bytes ``a:b`` without the white space at either end: ``(start, end)``."""
     while a < b:
         cp, nxt = _decode(data, a)
         if not classes[cp] & WHITESPACE:
@@ -605,6 +604,111 @@ def _paragraph(data, a, b, classes, k, para_hash, para_start, para_end, para_cha
         if not classes[cp] & WHITESPACE:
             break
         b = j
+    return a, b
+
+
+@njit(cache=True, inline="always")
+def _put_le32(v, at, x):
+    for t in range(4):
+        v[at + t] = (x >> (8 * t)) & 0xFF
+
+
+@njit(cache=True)
+def _split_views(data, offsets, row_ids, classes, newlines, returns):
+    """Arrow string views of the stripped non-blank lines of each row of ``data``/``offsets``
+    (``newlines`` and ``returns``: where its "\n" and "\r" bytes are): into ``data`` (buffer 0) where the line holds no "\r", else into a
+    copy without it (buffer 1, returned); per line its row id, paragraph number (blank lines
+    before it, over all rows) and index among its row's non-blank lines."""
+    n = offsets.size - 1
+    cap = newlines.size + n  # a line ends at "\n" or at its row's end
+    views = np.zeros(16 * cap, dtype=np.uint8)
+    copied = np.empty(0, dtype=np.uint8)
+    row = np.empty(cap, dtype=np.uint32)
+    para = np.empty(cap, dtype=np.uint32)
+    nb_idx = np.empty(cap, dtype=np.uint32)
+    blanks = 0
+    n_lines = 0
+    w = 0
+    p = q = 0  # next "\n", next "\r"
+    for r in range(n):
+        i, end = offsets[r], offsets[r + 1]
+        while p < newlines.size and newlines[p] < i:  # bytes before the first row
+            p += 1
+        k = 0
+        while True:
+            j = end
+            if p < newlines.size and newlines[p] < end:
+                j = newlines[p]
+                p += 1
+            while q < returns.size and returns[q] < i:
+                q += 1
+            any_cr = q < returns.size and returns[q] < j
+            # "\r" is white space: stripped at the ends like the rest, dropped inside.
+            a, b = _strip(data, i, j, classes)
+            if a == b:
+                blanks += 1
+            else:
+                src = data
+                buf = 0
+                if any_cr and np.any(data[a:b] == 0x0D):
+                    if copied.size == 0:
+                        copied = np.empty(data.size, dtype=np.uint8)
+                    start = w
+                    for t in range(a, b):
+                        if data[t] != 0x0D:
+                            copied[w] = data[t]
+                            w += 1
+                    src, buf, a, b = copied, 1, start, w
+                v = 16 * n_lines
+                _put_le32(views, v, b - a)
+                if b - a <= 12:  # short strings live in the view itself
+                    for t in range(b - a):
+                        views[v + 4 + t] = src[a + t]
+                else:
+                    for t in range(4):
+                        views[v + 4 + t] = src[a + t]
+                    _put_le32(views, v + 8, buf)
+                    _put_le32(views, v + 12, a)
+                row[n_lines] = row_ids[r]
+                para[n_lines] = blanks
+                nb_idx[n_lines] = k
+                k += 1
+                n_lines += 1
+            if j >= end:
+                break
+            i = j + 1
+    return views[:16 * n_lines], copied[:w], row[:n_lines], para[:n_lines], nb_idx[:n_lines]
+
+
+def nonblank_lines(text: pl.Series, row_ids: np.ndarray) -> pl.DataFrame:
+    """The frame of ``features.lines.explode_lines`` (``_row`` from ``row_ids``, ``line``,
+    ``para``, ``nb_idx``), cut in one pass; ``line`` is a column of views into the text's
+    bytes (no line is copied but those with a "\r" inside)."""
+    import pyarrow as pa
+
+    arrow = text.fill_null("").rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
+    _, offsets_buf, data_buf = arrow.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arrow.offset: arrow.offset + len(arrow) + 1]
+    if data_buf is None:
+        data_buf = pa.py_buffer(b"")
+    if data_buf.size >= 2**31:
+        raise ValueError("string views address at most 2 GiB of text: split the batch")
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    classes, _ = load_table()
+    views, copied, row, para, nb_idx = _split_views(
+        data, offsets, row_ids.astype(np.uint32), classes, np.flatnonzero(data == 0x0A),
+        np.flatnonzero(data == 0x0D))
+    line = pa.StringViewArray.from_buffers(
+        pa.string_view(), row.size, [None, pa.py_buffer(views), data_buf, pa.py_buffer(copied)])
+    return pl.DataFrame([pl.Series("_row", row), pl.Series("line", line),
+                         pl.Series("para", para), pl.Series("nb_idx", nb_idx)])
+
+
+@njit(cache=True)
+def _paragraph(data, a, b, classes, k, para_hash, para_start, para_end, para_chars):
+    """Record the paragraph of bytes ``a:b`` (not yet stripped) as the ``k``-th of its page;
+    returns the paragraph count after it (``k`` when it is empty)."""
+    a, b = _strip(data, a, b, classes)
     if a == b:
         return k
     # Four interleaved FNV-1a lanes: one multiply chain a byte would set the pace.

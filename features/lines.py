@@ -3,7 +3,7 @@ the Gopher/C4/FineWeb line statistics. One exploded frame of lines, one group_by
 
 The per-line work is native (``features.kernels``): the counts and the literal phrases in one
 pass (``line_stats``), duplicates, headlines and promotional runs in another (``line_flags``).
-Polars splits the pages into lines, runs the phrase lists' regular expressions (only on the
+Polars runs the phrase lists' regular expressions (only on the
 lines that pass each one's ``features.phrases.line_filter``, which the first pass tests) and
 aggregates."""
 
@@ -14,7 +14,7 @@ from functools import cache
 import numpy as np
 import polars as pl
 
-from features.kernels import line_flags, phrase_automaton
+from features.kernels import line_flags, nonblank_lines, phrase_automaton
 from features.phrases import line_filter, load_phrases
 
 HEAD_LINES = 5
@@ -60,13 +60,9 @@ def explode_lines(base: pl.DataFrame) -> pl.DataFrame:
     """One row per non-blank line: ``_row``, ``line`` (stripped), ``nb_idx`` (index among the
     page's non-blank lines), ``para`` (paragraph number: the blank lines before it, counted
     over all pages of ``base``, so it tells a page's paragraphs apart but does not start at 0
-    on each page)."""
-    lines = split_lines(base).drop("raw")
-    blank = pl.col("line") == ""
-    lines = lines.with_columns(blank.cum_sum().alias("para")).filter(~blank)
-    return lines.with_columns(
-        (pl.int_range(pl.len(), dtype=pl.UInt32).over("_row")).alias("nb_idx"),
-    )
+    on each page). The non-blank lines of ``split_lines``, cut natively
+    (``features.kernels.nonblank_lines``, checked against it by ``tests/test_kernels.py``)."""
+    return nonblank_lines(base.get_column("text"), base.get_column("_row").to_numpy())
 
 
 def mark_lines(lines: pl.DataFrame, titles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -420,3 +420,43 @@ def test_flat_automaton_steps_as_the_transition_table(n_classes: int) -> None:
             assert nxt == int(delta[state, c]) << shift
             assert flat_out[nxt >> shift] == out[delta[state, c]]
     assert kernels._flat_automaton((delta, byte_class, out))[0] is flat  # kept per automaton
+
+
+def _reference_explode_lines(base: pl.DataFrame) -> pl.DataFrame:
+    """``features.lines.explode_lines`` as polars expressions over ``split_lines``."""
+    from features.lines import split_lines
+
+    lines = split_lines(base).drop("raw")
+    blank = pl.col("line") == ""
+    lines = lines.with_columns(blank.cum_sum().alias("para")).filter(~blank)
+    return lines.with_columns(
+        (pl.int_range(pl.len(), dtype=pl.UInt32).over("_row")).alias("nb_idx"))
+
+
+def test_explode_lines_matches_split_lines(pages: pl.DataFrame) -> None:
+    base = pages.with_columns(pl.col("_row") * 3)  # row ids need not be 0..n-1
+    got = explode_lines(base)
+    expected = _reference_explode_lines(base)
+    assert got.schema == expected.schema
+    for name in got.columns:
+        assert got[name].equals(expected[name]), name
+
+
+def test_explode_lines_of_a_sliced_text_column(pages: pl.DataFrame) -> None:
+    base = pl.concat([pages.head(40), pages.head(40)]).slice(25, 30)  # bytes before row 0
+    got = explode_lines(base)
+    expected = _reference_explode_lines(base)
+    assert got.equals(expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(st.text(alphabet="ab \n\r\t\u00a0\u2029\u3000\x1cé中", max_size=30),
+                      min_size=1, max_size=5))
+def test_explode_lines_on_white_space_mixes(texts: list[str]) -> None:
+    base = pl.DataFrame({"text": texts}).select(
+        pl.int_range(len(texts), dtype=pl.UInt32).alias("_row"), "text")
+    got = explode_lines(base)
+    expected = _reference_explode_lines(base)
+    for name in got.columns:
+        assert got[name].equals(expected[name]), (name, texts)
+    assert got["line"].to_list() == expected["line"].to_list()
