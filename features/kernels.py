@@ -736,9 +736,21 @@ def _paragraph(data, a, b, classes, k, para_hash, para_start, para_end, para_cha
     return k + 1
 
 
+@cache
+def _packed_classes() -> np.ndarray:
+    """Per character class of ``unicode_table``: 1 in bits 0, 16, 32 and 48 when a character of
+    the class is a letter, an upper-case letter, a digit, a number or white space (the
+    ``CHAR_COLUMNS`` after the first), so one addition counts all four."""
+    c = np.arange(256, dtype=np.int64)
+    return (((c & LETTER) != 0).astype(np.int64)
+            | (((c & (LETTER | UPPER)) == (LETTER | UPPER)).astype(np.int64) << 16)
+            | (((c & DIGIT) != 0).astype(np.int64) << 32)
+            | (((c & (NUMBER | WHITESPACE)) != 0).astype(np.int64) << 48))
+
+
 @njit(cache=True)
-def _text_counts(data, offsets, classes):
-    """Per page: CHAR_COLUMNS, then PARAGRAPH_COLUMNS."""
+def _text_counts(data, offsets, classes, packed):
+    """Per page: CHAR_COLUMNS, then PARAGRAPH_COLUMNS. ``packed`` is ``_packed_classes``."""
     n = offsets.size - 1
     out = np.zeros((n, 9), dtype=np.int64)
     # Per paragraph of a page: hash, byte range, characters. A paragraph takes a byte and a
@@ -755,6 +767,7 @@ def _text_counts(data, offsets, classes):
     for r in range(n):
         i, end = offsets[r], offsets[r + 1]
         chars = letters = upper = digits = number_or_space = 0
+        acc = np.int64(0)  # four 16-bit counts (``_packed_classes``), emptied every 2**15 chars
         n_para = 0
         start = i
         # Breaks: U+2029, and a "\n" after a "\n" and only [ \t\r\f\v]: the text between two
@@ -767,10 +780,13 @@ def _text_counts(data, offsets, classes):
             c = classes[cp]
             chars += 1
             # Counted without branches: the classes alternate too often to predict.
-            letters += (c & LETTER) != 0
-            upper += (c & (LETTER | UPPER)) == (LETTER | UPPER)
-            digits += (c & DIGIT) != 0
-            number_or_space += (c & (NUMBER | WHITESPACE)) != 0
+            acc += packed[c]
+            if chars & 0x7FFF == 0:
+                letters += acc & 0xFFFF
+                upper += (acc >> 16) & 0xFFFF
+                digits += (acc >> 32) & 0xFFFF
+                number_or_space += acc >> 48
+                acc = 0
             if cp == _NEWLINE:
                 if newline:
                     n_para = _paragraph(data, start, at, classes, n_para, para_hash, para_start,
@@ -784,10 +800,10 @@ def _text_counts(data, offsets, classes):
             else:
                 newline &= (cp == 0x20) | ((cp >= 0x09) & (cp <= 0x0D))
         out[r, 0] = chars
-        out[r, 1] = letters
-        out[r, 2] = upper
-        out[r, 3] = digits
-        out[r, 4] = number_or_space
+        out[r, 1] = letters + (acc & 0xFFFF)
+        out[r, 2] = upper + ((acc >> 16) & 0xFFFF)
+        out[r, 3] = digits + ((acc >> 32) & 0xFFFF)
+        out[r, 4] = number_or_space + (acc >> 48)
         n_para = _paragraph(data, start, end, classes, n_para, para_hash, para_start, para_end,
                             para_chars)
         # A paragraph is a duplicate when the same text (byte for byte) came before it.
@@ -825,7 +841,7 @@ def text_counts(text: pl.Series) -> np.ndarray:
     paragraphs and of the duplicates)."""
     classes, _ = load_table()
     data, offsets = string_buffers(text)
-    return _text_counts(data, offsets, classes)
+    return _text_counts(data, offsets, classes, _packed_classes())
 
 
 def char_counts(text: pl.Series) -> np.ndarray:

@@ -460,3 +460,18 @@ def test_explode_lines_on_white_space_mixes(texts: list[str]) -> None:
     for name in got.columns:
         assert got[name].equals(expected[name]), (name, texts)
     assert got["line"].to_list() == expected["line"].to_list()
+
+
+@pytest.mark.parametrize("size", [2**15 - 1, 2**15, 2**16 + 3, 200_003])
+def test_char_counts_of_long_pages_match_regex_counts(size: int) -> None:
+    """The four class counts share one word of 16-bit fields, emptied every 2**15 characters."""
+    unit = "Aa1 Ⅻ\u00e9\u0416\t٣x"
+    text = pl.Series("text", [(unit * (size // len(unit) + 1))[:size], "B2 c", ""])
+    counts = kernels.char_counts(text)
+    expected = pl.DataFrame({"text": text}).select(
+        pl.col("text").str.len_chars().alias("chars"),
+        *(pl.col("text").str.count_matches(p).alias(p)
+          for p in (r"\p{L}", r"\p{Lu}", r"\p{Nd}", r"[\p{N}\s]")),
+    ).to_numpy()
+    assert np.array_equal(counts, expected)
+    assert size < 2**17 or counts[0, 1] > 2**16  # letters beyond one 16-bit field
