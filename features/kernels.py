@@ -9,7 +9,8 @@ compiled loops, and return one number per line or per page:
   phrases of ``features.lines`` and the line filters of its regular expressions (one
   Aho-Corasick automaton, ``phrase_automaton``), each line's hash and each word's; a pass per
   page counts words, stop words and distinct words and the n-gram repetition fractions.
-- ``line_flags``: duplicate lines, headlines and promotional runs of ``features.lines``.
+- ``line_flags``: headlines and promotional runs of ``features.lines`` (duplicate lines are
+  found by ``line_stats``).
 - ``text_counts``: character classes and duplicate paragraphs of whole pages
   (``features.chars``, ``features.repetition``).
 
@@ -513,15 +514,11 @@ def _same_bytes(data, i, end, j, j_end):
 
 
 @njit(cache=True)
-def _line_flags(data, offsets, line_page, line_hash, nwords, ends_terminal, starts_lower,
-                ends_colon, is_boiler, min_words, max_words, min_run, tail_slack):
+def _line_dups(data, offsets, line_page, line_hash):
+    """Whether each line is the same text (compared byte for byte) as an earlier line of its
+    page (``line_page``: a page's lines consecutive)."""
     n = line_hash.size
     is_dup = np.zeros(n, dtype=np.bool_)
-    headline = np.zeros(n, dtype=np.bool_)
-    promo = np.zeros(n, dtype=np.bool_)
-    for ln in range(n):
-        headline[ln] = (min_words <= nwords[ln] <= max_words and not ends_terminal[ln]
-                        and not starts_lower[ln] and not is_boiler[ln] and not ends_colon[ln])
     big = 1
     a = 0
     while a < n:
@@ -537,7 +534,6 @@ def _line_flags(data, offsets, line_page, line_hash, nwords, ends_terminal, star
         b = a + 1
         while b < n and line_page[b] == line_page[a]:
             b += 1
-        # A duplicate is the same text (compared byte for byte) as an earlier line of the page.
         mask = _table_mask(b - a)
         for ln in range(a, b):
             h = line_hash[ln]
@@ -551,6 +547,24 @@ def _line_flags(data, offsets, line_page, line_hash, nwords, ends_terminal, star
                 is_dup[ln] = True
             slot[ln - a] = j
         owner[slot[:b - a]] = -1
+        a = b
+    return is_dup
+
+
+@njit(cache=True)
+def _line_flags(line_page, nwords, ends_terminal, starts_lower, ends_colon, is_boiler,
+                min_words, max_words, min_run, tail_slack):
+    n = line_page.size
+    headline = np.zeros(n, dtype=np.bool_)
+    promo = np.zeros(n, dtype=np.bool_)
+    for ln in range(n):
+        headline[ln] = (min_words <= nwords[ln] <= max_words and not ends_terminal[ln]
+                        and not starts_lower[ln] and not is_boiler[ln] and not ends_colon[ln])
+    a = 0
+    while a < n:
+        b = a + 1
+        while b < n and line_page[b] == line_page[a]:
+            b += 1
         # Runs of headlines; a long enough run near the page's end is a promotional block.
         # The end is tested as the UInt32 expression this replaces did (nb_idx >= last line -
         # slack, wrapping below 0): a page of at most tail_slack + 1 lines never qualifies.
@@ -567,23 +581,22 @@ def _line_flags(data, offsets, line_page, line_hash, nwords, ends_terminal, star
                 promo[s:e + 1] = True
             s = e + 1
         a = b
-    return is_dup, headline, promo
+    return headline, promo
 
 
-def line_flags(lines: pl.Series, line_page: np.ndarray, line_hash: np.ndarray,
-               per_line: dict[str, np.ndarray], is_boiler: np.ndarray, words: tuple[int, int],
-               min_run: int, tail_slack: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(is_dup, headline, is_promo)`` of the non-blank stripped lines of ``line_stats``
-    (``per_line`` holds its ``nwords``, ``ends_terminal``, ``starts_lower`` and ``ends_colon``,
-    ``line_hash`` its ``_line_hash``), a page's lines consecutive (``line_page``).
+def line_flags(line_page: np.ndarray, per_line: dict[str, np.ndarray], is_boiler: np.ndarray,
+               words: tuple[int, int], min_run: int, tail_slack: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """``(headline, is_promo)`` of the non-blank stripped lines of ``line_stats`` (``per_line``
+    holds its ``nwords``, ``ends_terminal``, ``starts_lower`` and ``ends_colon``), a page's
+    lines consecutive (``line_page``). (Duplicates are ``line_stats``'s ``_is_dup``.)
 
-    A duplicate repeats an earlier line of its page; a headline has ``words[0]..words[1]``
-    words, does not end a sentence nor with a colon, does not start lower-case and is not
-    boilerplate; a promotional line is in a run of at least ``min_run`` headlines that ends at
-    most ``tail_slack`` lines before the page's last line."""
-    data, offsets = string_buffers(lines)
-    return _line_flags(data, offsets, line_page.astype(np.int64), line_hash,
-                       per_line["nwords"], per_line["ends_terminal"], per_line["starts_lower"],
+    A headline has ``words[0]..words[1]`` words, does not end a sentence nor with a colon,
+    does not start lower-case and is not boilerplate; a promotional line is in a run of at
+    least ``min_run`` headlines that ends at most ``tail_slack`` lines before the page's last
+    line."""
+    return _line_flags(line_page.astype(np.int64), per_line["nwords"],
+                       per_line["ends_terminal"], per_line["starts_lower"],
                        per_line["ends_colon"], is_boiler, words[0], words[1], min_run,
                        tail_slack)
 
@@ -982,15 +995,17 @@ def line_stats(lines: pl.Series, line_page: np.ndarray, n_pages: int, stop_words
                gopher_words: list[str], ngram_cap: int,
                automaton: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[pl.DataFrame,
                                                                               pl.DataFrame]:
-    """Per line (LINE_COLUMNS, then ``_filter_bits`` and ``_line_hash`` for ``line_flags``) and
+    """Per line (LINE_COLUMNS, then ``_filter_bits`` and ``_is_dup``: the same text as an earlier
+    line of its page) and
     per page (PAGE_WORD_COLUMNS and the n-gram fractions) of non-blank stripped lines;
     ``line_page`` (non-decreasing) gives each line's page; the ``automaton`` of
     ``phrase_automaton`` sets each line's ``phrase_bits`` (``_filter_bits``: its filters)."""
     classes, lower = load_table()
     data, offsets = string_buffers(lines)
     vocab_keys, vocab_values = vocabulary_table(tuple(stop_words), tuple(gopher_words))
+    line_page = line_page.astype(np.int64)
     line_out, line_hash, page_out, word_hash, word_len, first = _scan_lines(
-        data, offsets, line_page.astype(np.int64), n_pages, classes, lower,
+        data, offsets, line_page, n_pages, classes, lower,
         TERMINAL_CODEPOINTS, BULLET_CODEPOINTS, *_flat_automaton(automaton))
     words, top, dup = _page_words(word_hash, word_len, first, vocab_keys, vocab_values,
                                   ngram_cap, _TOP_MAX_N, _MAX_N)
@@ -999,7 +1014,7 @@ def line_stats(lines: pl.Series, line_page: np.ndarray, n_pages: int, stop_words
     line_out[7] &= (1 << FILTER_SHIFT) - 1
     per_line = pl.DataFrame({**{name: line_out[k] for k, name in enumerate(LINE_COLUMNS)},
                              "_filter_bits": filter_bits,
-                             "_line_hash": line_hash})
+                             "_is_dup": _line_dups(data, offsets, line_page, line_hash)})
     # PAGE_WORD_COLUMNS: _nwords, _word_chars, _alpha_words, _stop_words, _gopher_words,
     # _unique_words, _symbols.
     page_columns = (words[:, 0], words[:, 1], page_out[:, 0], words[:, 2], words[:, 3],

@@ -1,8 +1,9 @@
 """Line-level features: duplication of lines, error/wall/boilerplate text, promo blocks, and
 the Gopher/C4/FineWeb line statistics. One exploded frame of lines, one group_by.
 
-The per-line work is native (``features.kernels``): the counts and the literal phrases in one
-pass (``line_stats``), duplicates, headlines and promotional runs in another (``line_flags``).
+The per-line work is native (``features.kernels``): the counts, the literal phrases and the
+duplicate lines in one pass (``line_stats``), headlines and promotional runs in another
+(``line_flags``).
 Polars runs the phrase lists' regular expressions (only on the
 lines that pass each one's ``features.phrases.line_filter``, which the first pass tests) and
 aggregates."""
@@ -83,18 +84,18 @@ def mark_lines(lines: pl.DataFrame, titles: pl.DataFrame) -> tuple[pl.DataFrame,
     is_error, is_wall, is_boiler = hits
     per_line = {c: lines.get_column(c).to_numpy()
                 for c in ("nwords", "ends_terminal", "starts_lower", "ends_colon")}
-    is_dup, headline, is_promo = line_flags(
-        lines.get_column("line"), lines.get_column("_row").to_numpy(),
-        lines.get_column("_line_hash").to_numpy(), per_line, is_boiler,
+    headline, is_promo = line_flags(
+        lines.get_column("_row").to_numpy(), per_line, is_boiler,
         (PROMO_MIN_WORDS, PROMO_MAX_WORDS), PROMO_MIN_RUN, PROMO_TAIL_SLACK)
+    is_dup = lines.get_column("_is_dup")
     lines = lines.drop("starts_lower", "ends_colon", "phrase_bits", "_filter_bits",
-                       "_line_hash").with_columns(
+                       "_is_dup").with_columns(
         *(pl.col(c).cast(pl.Boolean) for c in ("ends_terminal", "ends_ellipsis",
                                                 "starts_bullet")),
         pl.Series("is_error", is_error),
         pl.Series("is_wall", is_wall),
         pl.Series("is_boiler", is_boiler),
-        pl.Series("is_dup", is_dup),
+        is_dup.alias("is_dup"),
         pl.Series("headline", headline),
         pl.Series("is_promo", is_promo),
     )

@@ -206,7 +206,7 @@ def _reference_mark_lines(lines: pl.DataFrame) -> pl.DataFrame:
             & (pl.len().over("_run") >= PROMO_MIN_RUN)
             & (pl.col("nb_idx").max().over("_run") >= last_line - PROMO_TAIL_SLACK)
         ).alias("is_promo")
-    ).drop("_run", "starts_lower", "ends_colon", "phrase_bits", "_filter_bits", "_line_hash")
+    ).drop("_run", "starts_lower", "ends_colon", "phrase_bits", "_filter_bits", "_is_dup")
 
 
 def _marked_pages(texts: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
