@@ -51,7 +51,6 @@ from features.unicode_table import (
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
-NGRAM_MUL = np.uint64(0x100000001B3)  # spreads an n-gram's hash before adding the next word
 
 TERMINAL_CODEPOINTS = np.array([ord(c) for c in TERMINAL_PUNCT], dtype=np.int64)
 BULLET_CODEPOINTS = np.array([ord(c) for c in BULLET_CHARS], dtype=np.int64)
@@ -855,16 +854,6 @@ def text_counts(text: pl.Series) -> np.ndarray:
     classes, _ = load_table()
     data, offsets = string_buffers(text)
     return _text_counts(data, offsets, classes, _packed_classes())
-
-
-def char_counts(text: pl.Series) -> np.ndarray:
-    """The ``CHAR_COLUMNS`` of ``text_counts``."""
-    return text_counts(text)[:, :len(CHAR_COLUMNS)]
-
-
-def paragraph_counts(text: pl.Series) -> np.ndarray:
-    """The ``PARAGRAPH_COLUMNS`` of ``text_counts``."""
-    return text_counts(text)[:, len(CHAR_COLUMNS):]
 
 
 @njit(cache=True)

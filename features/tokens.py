@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import polars as pl
-
 # A word is a run of non-space characters, except that each Han/Hiragana/Katakana character is a
 # word of its own: CJK text has no spaces, and without this a Chinese article would look "thin".
 CJK_CLASS = r"\p{Han}\p{Hiragana}\p{Katakana}"
@@ -18,11 +16,6 @@ PARAGRAPH_SEP = "\u2029"
 BULLET_CHARS = "•-*·▪‣●◦–"
 TERMINAL_PUNCT = ('.', '!', '?', '"', "'", '。', '！', '？', '”', '»', '」')
 ELLIPSES = ("...", "…")
-
-
-def row_key(hash_expr: pl.Expr, row: pl.Expr) -> pl.Expr:
-    """A 64-bit key unique to (page, value): lets global polars ops act per page."""
-    return hash_expr ^ (row.cast(pl.UInt64) * pl.lit(0x9E3779B97F4A7C15, dtype=pl.UInt64))
 
 
 # Python-side word count for the per-page HTML ratios (the stdlib ``re`` has no \p{Han}, so

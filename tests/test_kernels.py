@@ -48,6 +48,22 @@ def stats(pages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame
     return lines.hstack(per_line), per_page, lines
 
 
+def _char_counts(text: pl.Series) -> np.ndarray:
+    """The ``CHAR_COLUMNS`` of ``kernels.text_counts``."""
+    return kernels.text_counts(text)[:, :len(kernels.CHAR_COLUMNS)]
+
+
+def _paragraph_counts(text: pl.Series) -> np.ndarray:
+    """The ``PARAGRAPH_COLUMNS`` of ``kernels.text_counts``."""
+    return kernels.text_counts(text)[:, len(kernels.CHAR_COLUMNS):]
+
+
+def row_key(hash_expr: pl.Expr, row: pl.Expr) -> pl.Expr:
+    """A 64-bit key unique to (page, value), as the polars definition of duplicate lines used
+    it (global polars ops acting per page)."""
+    return hash_expr ^ (row.cast(pl.UInt64) * pl.lit(0x9E3779B97F4A7C15, dtype=pl.UInt64))
+
+
 def test_shipped_unicode_table_matches_installed_polars() -> None:
     shipped_classes, shipped_lower = load_table()
     classes, lower = build_table()
@@ -56,7 +72,7 @@ def test_shipped_unicode_table_matches_installed_polars() -> None:
 
 
 def test_char_counts_match_regex_counts(pages: pl.DataFrame) -> None:
-    counts = kernels.char_counts(pages["text"])
+    counts = _char_counts(pages["text"])
     text = pl.col("text")
     expected = pages.select(
         text.str.len_chars().alias("chars"),
@@ -175,8 +191,6 @@ def _reference_mark_lines(lines: pl.DataFrame) -> pl.DataFrame:
     """``features.lines.mark_lines`` as polars expressions (its definition before the native
     ``line_flags`` and the line filters): every pattern on every lower-cased line."""
     from features.lines import PROMO_MAX_WORDS, PROMO_MIN_RUN, PROMO_MIN_WORDS, PROMO_TAIL_SLACK
-    from features.tokens import row_key
-
     error, wall, boiler = (load_phrases(n) for n in LINE_PHRASE_LISTS)
     line = pl.col("line")
     low = line.str.to_lowercase()
@@ -355,7 +369,8 @@ def test_ngrams_read_the_first_cap_words_of_real_pages(pages: pl.DataFrame) -> N
 
 
 def _reference_paragraphs(texts: list[str]) -> np.ndarray:
-    """``kernels.paragraph_counts`` as the polars expressions of its definition."""
+    """The paragraph columns of ``kernels.text_counts`` as the polars expressions of their
+    definition."""
     from features.tokens import PARAGRAPH_BREAK, PARAGRAPH_SEP
 
     frame = pl.DataFrame({"text": texts}).with_row_index("_row")
@@ -377,7 +392,7 @@ def _reference_paragraphs(texts: list[str]) -> np.ndarray:
 
 def test_paragraph_counts_match_expressions(pages: pl.DataFrame) -> None:
     texts = pages["text"].to_list()
-    counts = kernels.paragraph_counts(pages["text"])
+    counts = _paragraph_counts(pages["text"])
     assert np.array_equal(counts, _reference_paragraphs(texts))
     assert (counts[:, 1] > 0).sum() > 20  # duplicate paragraphs do occur
 
@@ -386,7 +401,7 @@ def test_paragraph_counts_match_expressions(pages: pl.DataFrame) -> None:
 @given(texts=st.lists(st.text(alphabet="ab\n \t\r\v\f\u2029\u00a0\u2028\x1c\u3000é", max_size=40),
                       min_size=1, max_size=5))
 def test_paragraph_counts_on_white_space_mixes(texts: list[str]) -> None:
-    counts = kernels.paragraph_counts(pl.Series(texts, dtype=pl.String))
+    counts = _paragraph_counts(pl.Series(texts, dtype=pl.String))
     assert np.array_equal(counts, _reference_paragraphs(texts)), texts
 
 
@@ -467,7 +482,7 @@ def test_char_counts_of_long_pages_match_regex_counts(size: int) -> None:
     """The four class counts share one word of 16-bit fields, emptied every 2**15 characters."""
     unit = "Aa1 Ⅻ\u00e9\u0416\t٣x"
     text = pl.Series("text", [(unit * (size // len(unit) + 1))[:size], "B2 c", ""])
-    counts = kernels.char_counts(text)
+    counts = _char_counts(text)
     expected = pl.DataFrame({"text": text}).select(
         pl.col("text").str.len_chars().alias("chars"),
         *(pl.col("text").str.count_matches(p).alias(p)
