@@ -10,6 +10,7 @@ import hashlib
 import time
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from features.compute import marked_features
@@ -33,8 +34,23 @@ def content_hash(text: str | None, html: str | None) -> str:
     return h.hexdigest()
 
 
+def text_hashes(text: pl.Series) -> list[str]:
+    """``content_hash`` of each page of a text column, read off its UTF-8 bytes in Arrow
+    (no per-page encoding)."""
+    arrow = text.fill_null("").rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
+    _, offsets_buf, data_buf = arrow.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[
+        arrow.offset: arrow.offset + len(arrow) + 1].tolist()
+    data = memoryview(data_buf if data_buf is not None else b"")
+    blake2b = hashlib.blake2b
+    return [blake2b(data[a:b], digest_size=16).hexdigest()
+            for a, b in zip(offsets, offsets[1:], strict=False)]
+
+
 def extract_pages(pages: list[dict[str, Any]]) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     """Extract text and links for each page; a page whose extraction fails is quarantined."""
+    if all(p["html"] is None for p in pages):
+        return _text_pages(pages), []
     cols: dict[str, list[Any]] = {name: [] for name in EXTRACTED_SCHEMA}
     failed: list[dict[str, Any]] = []
     for p in pages:
@@ -57,6 +73,28 @@ def extract_pages(pages: list[dict[str, Any]]) -> tuple[pl.DataFrame, list[dict[
             cols[name].append(getattr(ex, name))
         cols["n_links"].append(ex.n_links)
     return pl.DataFrame(cols, schema=EXTRACTED_SCHEMA), failed
+
+
+def _text_pages(pages: list[dict[str, Any]]) -> pl.DataFrame:
+    """``extract_pages`` of pages without HTML (a text crawl), column by column: what
+    ``extract_record`` gives such a page is its text, no title and the plain-text defaults."""
+    text = pl.Series("text", [p["text"] or "" for p in pages], dtype=pl.String)
+    frame = pl.DataFrame({
+        "page_id": [p["page_id"] for p in pages],
+        "url": [p["url"] for p in pages],
+        "source": [p["source"] for p in pages],
+        "content_hash": text_hashes(text),
+    }, schema={name: EXTRACTED_SCHEMA[name] for name in ("page_id", "url", "source",
+                                                           "content_hash")})
+    plain = extract_record("", None)
+    return frame.with_columns(
+        pl.lit(plain.title, pl.String).alias("title"),
+        pl.lit(False).alias("is_html"),
+        text,
+        *(pl.lit(value, EXTRACTED_SCHEMA[name]).alias(name)
+          for name, value in plain.html_features().items()),
+        pl.lit(plain.n_links, pl.Int64).alias("n_links"),
+    ).select(list(EXTRACTED_SCHEMA))
 
 
 def process_batch(pages: list[dict[str, Any]], quarantined: list[dict[str, Any]],

@@ -37,7 +37,10 @@ def test_seed_page_is_rejected_with_its_three_defects(tmp_path: Path) -> None:
 
 def test_sample_run_accounts_for_every_record(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
-    bad.write_bytes(b'{"id": "x"}\nnot json\n{"id": "y", "text": "fine text"}\n')
+    # The last line escapes half a surrogate pair: valid JSON, but no text polars can hold
+    # (it used to fail the whole run).
+    bad.write_bytes(b'{"id": "x"}\nnot json\n{"id": "y", "text": "fine text"}\n'
+                    b'{"id": "z", "text": "half a pair \\ud800"}\n')
     res = cli("nightly", str(SAMPLE / "crawl_sample.jsonl"), str(SAMPLE / "pages"), str(bad),
               "--out", str(tmp_path / "runs"), "--date", "2026-01-02")
     assert res.returncode == 0, res.stderr
@@ -47,9 +50,11 @@ def test_sample_run_accounts_for_every_record(tmp_path: Path) -> None:
     n_files = sum(1 for p in (SAMPLE / "pages").iterdir() if p.suffix in (".html", ".txt"))
     scores = pl.read_parquet(part / "scores.parquet")
     quarantine = pl.read_parquet(part / "quarantine.parquet")
-    assert run["counts"]["pages_in"] == n_jsonl + n_files + 3
+    assert run["counts"]["pages_in"] == n_jsonl + n_files + 4
     assert run["counts"]["scored"] == scores.height == n_jsonl + n_files + 1
-    assert run["counts"]["quarantined"] == quarantine.height == 2
+    assert run["counts"]["quarantined"] == quarantine.height == 3
+    assert quarantine.filter(pl.col("reason").str.contains("lone surrogate"))["record"].to_list() \
+        == ['{"id": "z", "text": "half a pair \\ud800"}\n']
     assert set(scores["decision"].unique()) <= {"publish", "review", "reject"}
     assert scores["score"].is_between(0, 1).all()
     assert scores.schema["reasons"] == pl.List(pl.String)

@@ -66,6 +66,44 @@ def test_jsonl_parsed_by_the_workers_gives_the_same_records(tmp_path: Path) -> N
     assert len(pages) + len(quarantined) == len(direct) == len(MIXED) + 1
 
 
+# Lines the fast parser (orjson) refuses and the standard library reads or explains.
+STDLIB_ONLY = [
+    b'{"id": "nan", "text": "t", "score": NaN}',
+    b'{"id": "big", "text": "t", "n": 123456789012345678901234567890}',
+    b'{"id": 123456789012345678901234567890, "text": "t"}',
+    b'{"id": "lone", "text": "half \\ud800 a pair"}',
+    b'{"id": "lone-url", "url": "http://x/\\udc00", "text": "t"}',
+    b'{"id": "deep", "text": "t", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    b'{"id": "int-text", "text": 123456789012345678901234567890}',
+]
+# Lines both parsers read; the same record must come out.
+BOTH = [
+    b'{"id": "pair", "text": "emoji \\ud83d\\ude00 and \\u00e9"}',
+    b'{"id": "dup", "text": "first", "text": "second"}',
+    b'{"id": 5, "url": null, "html": "<p>x</p>", "extra": {"a": [1, 2.5, true]}}',
+    b'  {"id": "spaces", "text": "t"}  ',
+]
+
+
+def test_fast_and_standard_json_parsing_agree(tmp_path: Path) -> None:
+    import jobs.readers as readers
+
+    lines = STDLIB_ONLY + BOTH
+    fast = [readers._record_from_json_line("s.jsonl", i, line) for i, line in enumerate(lines)]
+    slow = [readers._record_from_json_text("s.jsonl", i, line) for i, line in enumerate(lines)]
+    assert fast == slow
+    kinds = {rec["page_id"] if kind == "page" else rec["reason"]: kind for kind, rec in fast}
+    assert [k for k, kind in kinds.items() if kind == "page"] == [
+        "nan", "big", "123456789012345678901234567890", "pair", "dup", "5", "spaces"]
+    assert fast[7][1]["text"] == "emoji \U0001F600 and \u00e9"
+    assert fast[8][1]["text"] == "second"
+    lone = [rec["reason"] for kind, rec in fast if kind == "quarantine"]
+    assert lone[0] == "line 3: field 'text' holds a lone surrogate (U+D800) at character 5"
+    assert lone[1].startswith("line 4: field 'url' holds a lone surrogate (U+DC00)")
+    assert "invalid JSON" in lone[2] or "recursion" in lone[2].lower()
+    assert lone[3] == "line 6: field 'text' must be a string, got int"
+
+
 def test_compressed_jsonl(tmp_path: Path) -> None:
     lines = b"\n".join(json.dumps({"id": str(i), "text": "t"}).encode() for i in range(50))
     gz = tmp_path / "in.jsonl.gz"
