@@ -56,6 +56,9 @@ TERMINAL_CODEPOINTS = np.array([ord(c) for c in TERMINAL_PUNCT], dtype=np.int64)
 BULLET_CODEPOINTS = np.array([ord(c) for c in BULLET_CHARS], dtype=np.int64)
 # tokens.ELLIPSES ("...", "…") is tested through these two, as is "#" (symbol words).
 _DOT, _ELLIPSIS, _HASH, _COLON, _FULLWIDTH_COLON = ord("."), ord("…"), ord("#"), ord(":"), 0xFF1A
+# A class bit no character of ``unicode_table`` has: ``_scan_lines`` sets it on the ASCII that
+# counts to ``symbols``, so other characters pass with one test.
+_SYMBOL_BIT = 128
 # ``text_counts`` finds paragraphs as PARAGRAPH_BREAK and PARAGRAPH_SEP split them, written
 # out in its loop (and frozen into numba's cache): it must not drift from them.
 _NEWLINE, _PARAGRAPH_SEP = ord("\n"), 0x2029
@@ -158,6 +161,17 @@ def _emit_word(word_hash, word_len, nw, h, length):
     return nw + 1
 
 
+@njit(cache=True, inline="always")
+def _last_codepoint(data, a, b):
+    """Codepoint that ends bytes ``a:b`` (-1 when empty)."""
+    if a == b:
+        return -1
+    j = b - 1
+    while data[j] & 0xC0 == 0x80:  # back to the last character's first byte
+        j -= 1
+    return _decode(data, j)[0]
+
+
 @njit(cache=True)
 def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bullets, ac_delta,
                 ac_class, ac_out, ac_shift):
@@ -174,6 +188,16 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
     word_hash = np.empty(cap, dtype=np.uint64)
     word_len = np.empty(cap, dtype=np.int64)
     page_first_word = np.zeros(n_pages + 1, dtype=np.int64)
+    # ASCII (most of the text) is read through 128-entry tables, without decoding: its class
+    # (with _SYMBOL_BIT on "." and "#", the only ASCII that ``symbols`` counts), its lower case
+    # and the automaton's class of that lower-case byte.
+    ascii_class = np.empty(128, dtype=np.int64)
+    ascii_lower = np.empty(128, dtype=np.uint64)
+    ascii_ac = np.empty(128, dtype=np.int64)
+    for b in range(128):
+        ascii_class[b] = classes[b] | (_SYMBOL_BIT if b in (_DOT, _HASH) else 0)
+        ascii_lower[b] = lower[b]
+        ascii_ac[b] = ac_class[lower[b]]
     nw = 0
     prev_page = -1
     # Phrases anchored at the line start follow a class no byte has (index 256).
@@ -184,100 +208,121 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
             prev_page += 1
             page_first_word[prev_page] = nw
         i, end = offsets[ln], offsets[ln + 1]
-        chars = words = 0
-        first_cp = -1
-        last1 = last2 = last3 = -1
+        line_start = i
+        chars = words = alpha_words = symbols = 0
         in_word = False
         h = FNV_OFFSET
         wlen = 0
-        alpha = False
+        alpha = 0
+        # A run of dots counts a symbol every third dot: ``dots`` in the run ending at
+        # character ``dot_at``.
         dots = 0
-        symbols = 0
+        dot_at = -2
         state = start
         bits = ac_out[start >> ac_shift]
         lh = FNV_OFFSET
         while i < end:
-            # The phrase automaton reads the UTF-8 bytes of the lower-cased line; ASCII (most of
-            # the text) needs no decoding and lower-cases to one byte.
-            cp = np.int64(data[i])
-            if cp < 0x80:
+            b = data[i]
+            if b < 0x80:
                 i += 1
-                lc = np.int64(lower[cp])
-                state = np.int64(ac_delta[state + ac_class[lc]])
+                state = np.int64(ac_delta[state + ascii_ac[b]])
                 bits |= ac_out[state >> ac_shift]
+                c = ascii_class[b]
+                lh = (lh ^ np.uint64(b)) * FNV_PRIME
+                if c & _SYMBOL_BIT:
+                    if b == _DOT:
+                        dots = dots + 1 if dot_at == chars - 1 else 1
+                        dot_at = chars
+                        if dots == 3:
+                            symbols += 1
+                            dots = 0
+                    else:
+                        symbols += 1
+                chars += 1
+                if c & WHITESPACE:
+                    if in_word:
+                        nw = _emit_word(word_hash, word_len, nw, h, wlen)
+                        words += 1
+                        alpha_words += alpha
+                        in_word = False
+                    continue
+                if not in_word:
+                    in_word = True
+                    h = FNV_OFFSET
+                    wlen = 0
+                    alpha = 0
+                h = (h ^ ascii_lower[b]) * FNV_PRIME
+                wlen += 1
+                alpha |= (c & LETTER) != 0
+                continue
+            # The phrase automaton reads the UTF-8 bytes of the lower-cased line.
+            cp, i = _decode(data, i)
+            lc = np.int64(lower[cp])
+            if lc < 0x80:  # e.g. the Kelvin sign
+                nb, lead = 1, lc
+            elif lc < 0x800:
+                nb, lead = 2, 0xC0 | (lc >> 6)
+            elif lc < 0x10000:
+                nb, lead = 3, 0xE0 | (lc >> 12)
             else:
-                cp, i = _decode(data, i)
-                lc = np.int64(lower[cp])
-                if lc < 0x80:  # e.g. the Kelvin sign
-                    nb, lead = 1, lc
-                elif lc < 0x800:
-                    nb, lead = 2, 0xC0 | (lc >> 6)
-                elif lc < 0x10000:
-                    nb, lead = 3, 0xE0 | (lc >> 12)
-                else:
-                    nb, lead = 4, 0xF0 | (lc >> 18)
-                state = np.int64(ac_delta[state + ac_class[lead]])
+                nb, lead = 4, 0xF0 | (lc >> 18)
+            state = np.int64(ac_delta[state + ac_class[lead]])
+            bits |= ac_out[state >> ac_shift]
+            for k in range(nb - 2, -1, -1):
+                state = np.int64(ac_delta[state + ac_class[0x80 | ((lc >> (6 * k)) & 0x3F)]])
                 bits |= ac_out[state >> ac_shift]
-                for k in range(nb - 2, -1, -1):
-                    state = np.int64(ac_delta[state + ac_class[0x80 | ((lc >> (6 * k)) & 0x3F)]])
-                    bits |= ac_out[state >> ac_shift]
-                if cp == DOTTED_CAPITAL_I:  # lower-cases to "i" + U+0307 (UTF-8 CC 87)
-                    state = np.int64(ac_delta[state + ac_class[0xCC]])
-                    bits |= ac_out[state >> ac_shift]
-                    state = np.int64(ac_delta[state + ac_class[0x87]])
-                    bits |= ac_out[state >> ac_shift]
+            if cp == DOTTED_CAPITAL_I:  # lower-cases to "i" + U+0307 (UTF-8 CC 87)
+                state = np.int64(ac_delta[state + ac_class[0xCC]])
+                bits |= ac_out[state >> ac_shift]
+                state = np.int64(ac_delta[state + ac_class[0x87]])
+                bits |= ac_out[state >> ac_shift]
             c = classes[cp]
-            chars += 1
             lh = (lh ^ np.uint64(cp)) * FNV_PRIME
-            if first_cp < 0:
-                first_cp = cp
-            last3, last2, last1 = last2, last1, cp
-            if cp == _DOT:
-                dots += 1
-            else:
-                if dots:
-                    symbols += dots // 3
-                    dots = 0
-                if cp in (_ELLIPSIS, _HASH):
-                    symbols += 1
+            symbols += cp == _ELLIPSIS
+            chars += 1
             if c & (WHITESPACE | CJK):
                 if in_word:
                     nw = _emit_word(word_hash, word_len, nw, h, wlen)
                     words += 1
-                    page_out[page, 0] += alpha
+                    alpha_words += alpha
                     in_word = False
                 if c & CJK:
                     nw = _emit_word(word_hash, word_len, nw, _hash_step(FNV_OFFSET, cp, lc), 1)
                     words += 1
-                    page_out[page, 0] += (c & LETTER) != 0
+                    alpha_words += (c & LETTER) != 0
                 continue
             if not in_word:
                 in_word = True
                 h = FNV_OFFSET
                 wlen = 0
-                alpha = False
+                alpha = 0
             h = _hash_step(h, cp, lc)
             wlen += 1
             alpha |= (c & LETTER) != 0
         if in_word:
             nw = _emit_word(word_hash, word_len, nw, h, wlen)
             words += 1
-            page_out[page, 0] += alpha
-        symbols += dots // 3
+            alpha_words += alpha
+        page_out[page, 0] += alpha_words
         page_out[page, 1] += symbols
         line_hash[ln] = _finish(lh)
         line_out[0, ln] = chars
         line_out[1, ln] = words
+        # The first and last characters, read off the line's ends.
+        last = _last_codepoint(data, line_start, end)
+        first = _decode(data, line_start)[0] if line_start < end else -1
         for t in terminal:
-            if last1 == t:
+            if last == t:
                 line_out[2, ln] = 1
-        line_out[3, ln] = (last1 == _ELLIPSIS) or (last1 == _DOT and last2 == _DOT
-                                                   and last3 == _DOT)
+        # "..." : "." is one byte, never part of another character's UTF-8.
+        line_out[3, ln] = (last == _ELLIPSIS) or (
+            end - line_start >= 3 and data[end - 1] == _DOT and data[end - 2] == _DOT
+            and data[end - 3] == _DOT)
         for b in bullets:
-            if first_cp == b:
+            if first == b:
                 line_out[4, ln] = 1
-        line_out[5, ln] = first_cp >= 0 and (classes[first_cp] & LOWER) != 0
-        line_out[6, ln] = last1 in (_COLON, _FULLWIDTH_COLON)
+        line_out[5, ln] = first >= 0 and (classes[first] & LOWER) != 0
+        line_out[6, ln] = last in (_COLON, _FULLWIDTH_COLON)
         line_out[7, ln] = bits
     while prev_page < n_pages:
         prev_page += 1
