@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark pagescore against datatrove's FineWeb heuristic filters on the same pages.
 # Usage: bench/run.sh [PAGES] [HTML_SHARE]      (defaults: 10000 0)
-# Builds a corpus from ../shared/corpus in a temp dir, runs each side once under /usr/bin/time -v,
+# Builds a corpus from ../shared/corpus in a temp dir, runs each side once under /usr/bin/time -v
+# (pagescore after an untimed 50-page run that makes sure its compiled kernels are cached),
 # one after the other (never together: 2 cores, and each would slow the other), then prints the
 # table from bench/summarize.py. Both sides read DIR/text.jsonl. With HTML_SHARE > 0 a third,
 # pagescore-only run reads DIR/html.jsonl (raw HTML: decoding and main-content extraction
@@ -40,6 +41,13 @@ text="$work/corpus/text.jsonl"
 
 echo "== pagescore"
 if [ -x .venv/bin/pagescore ]; then
+    # Untimed warm-up on 50 pages: the first run after an install compiles the feature
+    # kernels (10-20 s, once) into numba's on-disk cache; every later nightly run loads them.
+    # Without this, a fresh clone's figures would be those of the one run that compiles.
+    head -n 50 "$text" >"$work/warmup.jsonl"
+    .venv/bin/pagescore nightly "$work/warmup.jsonl" --out "$work/runs-warmup" \
+        --date 2000-01-01 -q >"$work/warmup.log" 2>&1 ||
+        { echo "pagescore warm-up failed; last lines of its log:"; tail -n 20 "$work/warmup.log"; }
     # A failing side is reported in the table, not fatal: the other side's figures still count.
     "$time_bin" -v -o "$work/pagescore.time" \
         .venv/bin/pagescore nightly "$text" --out "$work/runs" --date 2000-01-01 \

@@ -221,9 +221,10 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, model: Mod
     return log
 
 
-# Imported once by the fork server, before it forks the workers: every worker would otherwise
-# pay about 2.4 CPU s for them (LightGBM alone pulls in scikit-learn, SciPy and pandas).
-WORKER_PRELOAD = ["jobs.worker", "jobs.pipeline", "lightgbm.sklearn", "pyarrow"]
+# Imported once by the fork server, before it forks the workers, instead of once per worker.
+# Not LightGBM (with scikit-learn, SciPy and pandas: about 1.7 CPU s): workers score with the
+# compiled model (``models.compiled``), and only a model without one makes them import it.
+WORKER_PRELOAD = ["jobs.worker", "jobs.pipeline", "models.compiled", "pyarrow"]
 
 
 def _worker_context() -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from jobs.partition import Staging, bind_to_parent, check_memory
 from jobs.readers import Record, resolve_record
-from models.registry import REGISTRY_DIR, LoadedModel, load_model
+from models.registry import REGISTRY_DIR, LoadedModel, load_scorer
 
 # The environment worker processes start with (both engines). One polars and one OpenMP thread:
 # the processes already use the cores. Allocators that keep freed memory for the next batch
@@ -54,11 +54,12 @@ _MODEL: dict[str, LoadedModel] = {}
 
 def init_worker(model_version: str | None, registry: str | None,
                 parent_pid: int | None = None) -> LoadedModel:
-    """Load (and verify) the model once per worker process; return it."""
+    """Load (and verify) the model once per worker process; return it. Its compiled form
+    where the registry has one (``models.compiled``): no LightGBM import, no unpickling."""
     if parent_pid is not None:  # local pool: never outlive (and write after) a killed run
         bind_to_parent(parent_pid)
     check_memory()  # caps malloc arenas under `ulimit -v` in this process too
-    _MODEL["model"] = load_model(model_version, Path(registry) if registry else REGISTRY_DIR)
+    _MODEL["model"] = load_scorer(model_version, Path(registry) if registry else REGISTRY_DIR)
     return _MODEL["model"]
 
 

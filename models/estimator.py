@@ -33,8 +33,29 @@ class Thresholds:
         return out
 
 
+class CalibratedScorer:
+    """Score and decision from a raw margin (``raw_margin``, defined by the subclass), its
+    Platt calibration ``calib_a``/``calib_b`` and ``thresholds``: shared by the saved model and
+    its compiled form (``models.compiled``), so both give the same scores."""
+
+    calib_a: float
+    calib_b: float
+    thresholds: Thresholds
+
+    def raw_margin(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated probability that each page is publishable."""
+        z = self.calib_a * self.raw_margin(X) + self.calib_b
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def decide(self, scores: np.ndarray) -> np.ndarray:
+        return self.thresholds.decide(scores)
+
+
 @dataclass
-class PagescoreModel:
+class PagescoreModel(CalibratedScorer):
     kind: str  # "lightgbm" | "logistic"
     params: dict[str, Any]
     base: Any  # fitted LGBMClassifier or sklearn Pipeline(StandardScaler, LogisticRegression)
@@ -50,11 +71,6 @@ class PagescoreModel:
             return np.asarray(self.base.predict(X, raw_score=True), dtype=np.float64)
         return np.asarray(self.base.decision_function(X), dtype=np.float64)
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Calibrated probability that each page is publishable."""
-        z = self.calib_a * self.raw_margin(X) + self.calib_b
-        return 1.0 / (1.0 + np.exp(-z))
-
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n_pages, n_features) additive log-odds contributions of the base model."""
         if self.kind == "lightgbm":
@@ -68,9 +84,6 @@ class PagescoreModel:
             return np.asarray(contrib, dtype=np.float64)[:, : X.shape[1]]
         scaler, clf = self.base.named_steps["scale"], self.base.named_steps["clf"]
         return scaler.transform(X) * clf.coef_[0]
-
-    def decide(self, scores: np.ndarray) -> np.ndarray:
-        return self.thresholds.decide(scores)
 
 
 def monotone_constraints(feature_names: tuple[str, ...]) -> list[int]:

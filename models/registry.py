@@ -18,12 +18,13 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import joblib
+from typing import TYPE_CHECKING, Any
 
 from features.schema import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from models.estimator import PagescoreModel
+
+if TYPE_CHECKING:  # imported where used: a driver that only verifies models loads no numba
+    from models.compiled import CompiledModel
 
 SHIPPED_REGISTRY = Path(__file__).resolve().parent / "registry"
 MODEL_FILE = "model.joblib"
@@ -83,9 +84,9 @@ class ModelRef:
 
 @dataclass(frozen=True)
 class LoadedModel(ModelRef):
-    """A verified model, unpickled."""
+    """A verified model, unpickled (``load_model``) or its compiled form (``load_scorer``)."""
 
-    model: PagescoreModel
+    model: PagescoreModel | CompiledModel
 
 
 def verify_model(version: str | None = None, registry: Path | None = None) -> ModelRef:
@@ -125,6 +126,8 @@ def verify_model(version: str | None = None, registry: Path | None = None) -> Mo
 
 def load_model(version: str | None = None, registry: Path | None = None) -> LoadedModel:
     """Load ``version`` (default: the champion) after verifying hash and feature schema."""
+    import joblib
+
     ref = verify_model(version, registry)
     model = joblib.load(ref.path)  # safe only because the bytes are the ones just verified
     if not isinstance(model, PagescoreModel):
@@ -132,15 +135,73 @@ def load_model(version: str | None = None, registry: Path | None = None) -> Load
     return LoadedModel(ref.version, ref.sha256, ref.path, ref.card, model)
 
 
+def load_scorer(version: str | None = None, registry: Path | None = None) -> LoadedModel:
+    """What scoring needs of ``version``: its compiled form (``models.compiled``) when the
+    registry has one, checked against its sha256 like the model file; else ``load_model``.
+    The compiled form gives the same scores, decisions and reasons without importing LightGBM
+    or unpickling anything."""
+    from models.compiled import COMPILED_FILE, CompiledModel
+
+    registry = registry or registry_dir()
+    ref = verify_model(version, registry)
+    expected = read_index(registry)["versions"][ref.version].get("compiled_sha256")
+    if not expected:
+        return load_model(ref.version, registry)
+    path = ref.path.parent / COMPILED_FILE
+    digest = sha256_file(path) if path.is_file() else "missing"
+    if digest != expected:
+        raise ModelError(f"compiled model {path} does not match the registry (sha256 "
+                         f"{digest[:12]}..., expected {expected[:12]}...): refusing to use it")
+    try:
+        compiled = CompiledModel.load(path)
+    except (ValueError, KeyError, OSError) as exc:
+        raise ModelError(f"cannot read compiled model {path}: {exc}") from exc
+    if (compiled.feature_names != FEATURE_NAMES
+            or compiled.feature_schema_version != FEATURE_SCHEMA_VERSION):
+        raise ModelError(f"compiled model {path} is for other feature columns than this code")
+    return LoadedModel(ref.version, ref.sha256, ref.path, ref.card, compiled)
+
+
+def add_compiled(version: str, model: PagescoreModel, registry: Path | None = None) -> bool:
+    """Write the compiled form of registered ``version`` (its unpickled ``model``) and record
+    its sha256 in the index: for versions registered before compiled forms existed. ``False``
+    when the model has none (``models.compiled.compile_model``)."""
+    registry = registry or registry_dir()
+    digest = _write_compiled(registry / version, model)
+    if digest is None:
+        return False
+    index = read_index(registry)
+    index["versions"][version]["compiled_sha256"] = digest
+    write_json_atomic(registry / "index.json", index)
+    return True
+
+
+def _write_compiled(vdir: Path, model: PagescoreModel) -> str | None:
+    """Write ``vdir/compiled.npz`` atomically; its sha256, or ``None`` if the model has none."""
+    from models.compiled import COMPILED_FILE, compile_model
+
+    compiled = compile_model(model)
+    if compiled is None:
+        return None
+    path = vdir / COMPILED_FILE
+    tmp = path.with_name(f".{COMPILED_FILE}.tmp")
+    tmp.write_bytes(compiled.to_bytes())
+    os.replace(tmp, path)
+    return sha256_file(path)
+
+
 def register(model: PagescoreModel, card: dict[str, Any], *, promote: bool,
              registry: Path | None = None, version: str | None = None) -> str:
-    """Save a new version (model, card.json, card.md) and optionally make it the champion."""
+    """Save a new version (model, its compiled form where it has one, card.json, card.md) and
+    optionally make it the champion."""
     registry = registry or registry_dir()
     index = read_index(registry) if (registry / "index.json").exists() else {"versions": {}}
     version = version or _next_version(index, card["created"][:10], registry)
     vdir = registry / version
     vdir.mkdir(parents=True, exist_ok=False)
     tmp = vdir / f".{MODEL_FILE}.tmp"
+    import joblib
+
     joblib.dump(model, tmp, compress=3)
     os.replace(tmp, vdir / MODEL_FILE)
     digest = sha256_file(vdir / MODEL_FILE)
@@ -154,6 +215,9 @@ def register(model: PagescoreModel, card: dict[str, Any], *, promote: bool,
         "created": card["created"],
         "kind": model.kind,
     }
+    compiled_digest = _write_compiled(vdir, model)
+    if compiled_digest is not None:
+        index["versions"][version]["compiled_sha256"] = compiled_digest
     if promote or not index.get("champion"):
         index["champion"] = version
     write_json_atomic(registry / "index.json", index)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import threading
 import warnings
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from math import factorial
 from typing import Any
 
@@ -75,9 +75,30 @@ class ContributionTables:
     feat_index: np.ndarray  # int64 feature columns
     table_start: np.ndarray  # (n_trees,) int64 offset of tree t's table in ``values``
     values: np.ndarray  # float64: tree t, pattern p, feature u at table_start[t] + p * d_t + u
+    # float64: the value of the leaf pattern p reaches in tree t, at (sum over the trees before
+    # t of 2^splits) + p
+    leaf_values: np.ndarray
 
     def accepts(self, X: np.ndarray) -> bool:
         return X.ndim == 2 and X.shape[1] == self.n_features
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Every field as a plain array (``np.savez`` without pickles); ``from_arrays`` inverts."""
+        return {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_arrays(cls, arrays: Any) -> ContributionTables:
+        return cls(**{f.name: (int(arrays[f.name]) if f.name == "n_features"
+                               else np.asarray(arrays[f.name])) for f in fields(cls)})
+
+    def raw_margin(self, X: np.ndarray) -> np.ndarray:
+        """LightGBM's ``predict(raw_score=True)``: the leaf values of each row summed from 0.0
+        in tree order, as LightGBM adds them, so the result is the same to the last bit."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        out = np.zeros(X.shape[0], dtype=np.float64)
+        _margin(X, self.node_start, self.node_feature, self.node_threshold,
+                self.node_default_right, self.node_missing, self.leaf_values, out)
+        return out
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n_rows, n_features) contributions, without LightGBM's expected-value column."""
@@ -137,6 +158,7 @@ def build_tables(booster: Any) -> ContributionTables:
     node_missing: list[int] = []
     feat_index: list[int] = []
     values: list[np.ndarray] = []
+    leaf_values: list[np.ndarray] = []
     offset = 0
     for info in dump["tree_info"]:
         if info.get("num_cat", 0):
@@ -156,6 +178,7 @@ def build_tables(booster: Any) -> ContributionTables:
         feat_start.append(len(feat_index))
         table_start.append(offset)
         values.append(table.ravel())
+        leaf_values.append(_leaf_table(len(nodes), leaves))
         offset += table.size
     return ContributionTables(
         n_features=n_features,
@@ -168,7 +191,23 @@ def build_tables(booster: Any) -> ContributionTables:
         feat_index=np.array(feat_index, dtype=np.int64),
         table_start=np.array(table_start, dtype=np.int64),
         values=np.concatenate(values) if values else np.zeros(0),
+        leaf_values=np.concatenate(leaf_values) if leaf_values else np.zeros(0),
     )
+
+
+def _leaf_table(k: int, leaves: list[tuple[float, list]]) -> np.ndarray:
+    """(2^k,) the value of the leaf each decision pattern reaches (bits of nodes off its path
+    do not matter)."""
+    table = np.full(1 << k, np.nan)
+    patterns = np.arange(1 << k)
+    for leaf_value, path in leaves:
+        reaches = np.ones(1 << k, dtype=bool)
+        for j, right, _ in path:
+            reaches &= ((patterns >> j) & 1) == right
+        table[reaches] = leaf_value
+    if np.isnan(table).any():
+        raise UnsupportedModel("a decision pattern reaches no leaf")
+    return table
 
 
 def _flatten(root: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[float, list]]]:
@@ -234,7 +273,8 @@ def _shapley_table(nodes: list[dict[str, Any]], leaves: list[tuple[float, list]]
 
 
 def _self_check(booster: Any, tables: ContributionTables) -> None:
-    """Compare with ``pred_contrib`` on rows at, just below and just above every threshold."""
+    """Compare with ``pred_contrib`` (to ``CHECK_TOLERANCE``) and raw scores (exactly) on rows
+    at, just below and just above every threshold."""
     rng = np.random.default_rng(0)
     candidates: dict[int, list[float]] = {}
     for f, t in zip(tables.node_feature.tolist(), tables.node_threshold.tolist(), strict=True):
@@ -253,6 +293,11 @@ def _self_check(booster: Any, tables: ContributionTables) -> None:
         warnings.warn(f"contribution tables differ from LightGBM's pred_contrib by {diff:g} "
                       "on threshold probes; using pred_contrib", RuntimeWarning, stacklevel=3)
         raise UnsupportedModel("self-check failed")
+    margin = np.asarray(booster.predict(probe, raw_score=True, num_threads=1), dtype=np.float64)
+    if not np.array_equal(tables.raw_margin(probe), margin):
+        warnings.warn("leaf tables differ from LightGBM's raw scores on threshold probes; "
+                      "using LightGBM", RuntimeWarning, stacklevel=3)
+        raise UnsupportedModel("self-check of raw scores failed")
 
 
 @njit(cache=True, inline="always")
@@ -311,3 +356,20 @@ def _patterns(X, node_start, node_feature, node_threshold, node_default_right, n
                 pattern |= _goes_right(X[r, node_feature[j]], node_threshold[j],
                                        node_default_right[j], node_missing[j]) << (j - first)
             out[r, t] = pattern
+
+
+@njit(cache=True, nogil=True)
+def _margin(X, node_start, node_feature, node_threshold, node_default_right, node_missing,
+            leaf_values, out):  # pragma: no cover - numba
+    for r in range(X.shape[0]):
+        total = 0.0
+        leaf_start = 0
+        for t in range(node_start.shape[0] - 1):
+            first = node_start[t]
+            pattern = 0
+            for j in range(first, node_start[t + 1]):
+                pattern |= _goes_right(X[r, node_feature[j]], node_threshold[j],
+                                       node_default_right[j], node_missing[j]) << (j - first)
+            total += leaf_values[leaf_start + pattern]
+            leaf_start += 1 << (node_start[t + 1] - first)
+        out[r] = total

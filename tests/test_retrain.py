@@ -268,6 +268,28 @@ def test_choose_thresholds_edge_cases() -> None:
 
 # --- registry, card, promotion ---------------------------------------------------------------
 
+def test_registered_lightgbm_model_gets_a_compiled_form_with_the_same_scores(
+        trained: Trained) -> None:
+    import numpy as np
+
+    from models.compiled import CompiledModel
+    from models.registry import load_scorer
+
+    version = trained.result.version
+    entry = read_index(trained.registry)["versions"][version]
+    full = load_model(version, registry=trained.registry).model
+    scorer = load_scorer(version, registry=trained.registry).model
+    if full.kind == "lightgbm" and "compiled_sha256" not in entry:
+        # Only a model the tables cannot hold (MAX_SPLITS) may go without one.
+        from models.tree_contributions import UnsupportedModel, build_tables
+
+        with pytest.raises(UnsupportedModel):
+            build_tables(full.base.booster_)
+    assert isinstance(scorer, CompiledModel) == ("compiled_sha256" in entry)
+    X = trained.features.select(FEATURE_NAMES).to_numpy().astype(np.float64)
+    assert np.array_equal(scorer.predict_proba(X), full.predict_proba(X))
+
+
 def test_card_records_data_schema_libraries_metrics_thresholds_date(trained: Trained,
                                                                     sample: pl.DataFrame) -> None:
     version = trained.result.version

@@ -1,0 +1,123 @@
+"""The compiled model the workers score with: same outputs as the saved model, verified like it,
+and no LightGBM in a worker."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import REPO, SAMPLE
+
+from features.compute import compute_features
+from features.schema import FEATURE_NAMES
+from models.compiled import COMPILED_FILE, CompiledModel, compile_model
+from models.estimator import PagescoreModel
+from models.registry import (
+    REGISTRY_DIR,
+    ModelError,
+    add_compiled,
+    load_model,
+    load_scorer,
+    read_index,
+)
+
+
+@pytest.fixture()
+def registry(tmp_path: Path) -> Path:
+    dest = tmp_path / "registry"
+    shutil.copytree(REGISTRY_DIR, dest)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def sample_features() -> np.ndarray:
+    """Feature rows of the shipped sample pages (real crawl text and HTML pages)."""
+    texts = [json.loads(line)["text"] for line in
+             (SAMPLE / "crawl_sample.jsonl").read_text().splitlines() if line.strip()]
+    texts += [p.read_text(errors="replace") for p in sorted((SAMPLE / "pages").iterdir())]
+    feats = compute_features(pl.DataFrame({"text": texts}))
+    return feats.select(FEATURE_NAMES).to_numpy().astype(np.float64)
+
+
+def test_compiled_champion_gives_the_saved_models_outputs(sample_features: np.ndarray) -> None:
+    full = load_model().model
+    compiled = load_scorer().model
+    assert isinstance(full, PagescoreModel) and isinstance(compiled, CompiledModel)
+    X = sample_features
+    # Rows at, just below and just above every split threshold, besides the real pages.
+    t = compiled.tables
+    probe = np.repeat(X[:1], len(t.node_threshold) * 3, axis=0)
+    for k, (f, thr) in enumerate(zip(t.node_feature, t.node_threshold, strict=True)):
+        probe[3 * k: 3 * k + 3, f] = [thr, np.nextafter(thr, np.inf), np.nextafter(thr, -np.inf)]
+    X = np.vstack([X, probe])
+    assert len(X) > 100
+    scores = full.predict_proba(X)
+    assert np.array_equal(compiled.raw_margin(X), full.raw_margin(X))  # to the last bit
+    assert np.array_equal(compiled.predict_proba(X), scores)
+    assert (compiled.decide(scores) == full.decide(scores)).all()
+    assert np.array_equal(compiled.contributions(X), full.contributions(X))
+    assert len(set(full.decide(scores))) == 3  # the rows reach every decision
+
+
+def test_compiled_file_round_trips(tmp_path: Path) -> None:
+    compiled = compile_model(load_model().model)
+    assert compiled is not None
+    path = tmp_path / COMPILED_FILE
+    path.write_bytes(compiled.to_bytes())
+    back = CompiledModel.load(path)
+    assert (back.calib_a, back.calib_b, back.thresholds) == (
+        compiled.calib_a, compiled.calib_b, compiled.thresholds)
+    assert back.feature_names == compiled.feature_names == FEATURE_NAMES
+    for name, arr in compiled.tables.to_arrays().items():
+        assert np.array_equal(getattr(back.tables, name), arr), name
+
+
+def test_tampered_compiled_file_is_refused(registry: Path) -> None:
+    path = registry / read_index(registry)["champion"] / COMPILED_FILE
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="compiled model .* does not match the registry"):
+        load_scorer(registry=registry)
+    path.unlink()
+    with pytest.raises(ModelError, match="does not match"):
+        load_scorer(registry=registry)
+
+
+def test_version_without_compiled_form_is_unpickled(registry: Path) -> None:
+    index = read_index(registry)
+    champion = index["champion"]
+    del index["versions"][champion]["compiled_sha256"]
+    (registry / "index.json").write_text(json.dumps(index))
+    assert isinstance(load_scorer(registry=registry).model, PagescoreModel)
+    # add_compiled gives it one again (what a registry from before compiled forms needs).
+    assert add_compiled(champion, load_model(registry=registry).model, registry=registry)
+    assert "compiled_sha256" in read_index(registry)["versions"][champion]
+    assert isinstance(load_scorer(registry=registry).model, CompiledModel)
+
+
+def test_worker_scores_without_lightgbm_scikit_learn_or_pandas() -> None:
+    code = """
+import sys
+from jobs.worker import init_worker
+from jobs.pipeline import process_batch
+loaded = init_worker(None, None)
+pages = [{"page_id": "a", "url": None, "source": "s", "html": None,
+          "text": "Hello world. This is a page of text.\\n\\nAnother paragraph here."},
+         {"page_id": "b", "url": None, "source": "s", "text": None,
+          "html": "<html><body><p>Sorry, the page you were looking for does not exist.</p>"}]
+out = process_batch(pages, [], loaded)
+assert out["scores"].height == 2 and out["scores"]["reasons"].list.len().sum() > 0
+print(type(loaded.model).__name__, sorted(m for m in ("lightgbm", "sklearn", "pandas")
+                                          if m in sys.modules))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["CompiledModel", "[]"]
