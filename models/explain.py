@@ -27,17 +27,19 @@ def reason_key(feature: Feature) -> str:
 
 def evidence_lines(lines: pl.DataFrame, n_pages: int) -> dict[str, list[tuple[str | None, int]]]:
     """Per evidence kind: (first flagged line, number of flagged lines) for every page."""
+    row = lines.get_column("_row").to_numpy()
     out: dict[str, list[tuple[str | None, int]]] = {}
-    rows = pl.DataFrame({"_row": pl.arange(0, n_pages, dtype=pl.UInt32, eager=True)})
-    agg = lines.group_by("_row").agg(
-        *(pl.col("line").filter(pl.col(flag)).first().alias(f"{key}_line")
-          for key, flag in EVIDENCE_FLAG.items()),
-        *(pl.col(flag).sum().alias(f"{key}_n") for key, flag in EVIDENCE_FLAG.items()),
-    )
-    agg = rows.join(agg, on="_row", how="left", maintain_order="left")
-    for key in EVIDENCE_FLAG:
-        out[key] = list(zip(agg[f"{key}_line"].to_list(),
-                            agg[f"{key}_n"].fill_null(0).to_list(), strict=True))
+    for key, flag in EVIDENCE_FLAG.items():
+        flagged = np.flatnonzero(lines.get_column(flag).to_numpy())
+        counts = np.bincount(row[flagged], minlength=n_pages)[:n_pages]
+        # np.unique's first index of each page is its first flagged line in frame order.
+        pages, first = np.unique(row[flagged], return_index=True)
+        first_line: list[str | None] = [None] * n_pages
+        for page, text in zip(pages.tolist(),
+                              lines.get_column("line").gather(flagged[first]).to_list(),
+                              strict=True):
+            first_line[page] = text
+        out[key] = list(zip(first_line, counts.tolist(), strict=True))
     return out
 
 
@@ -69,13 +71,18 @@ def explain(values: np.ndarray, contrib: np.ndarray,
     ranked = np.argsort(np.where(totals <= -MIN_EFFECT, totals, np.inf), axis=1,
                         kind="stable")[:, :MAX_REASONS]
     n_reasons = np.minimum((totals <= -MIN_EFFECT).sum(axis=1), MAX_REASONS)
-    out: list[list[str]] = []
-    for r, i in enumerate(rows.tolist()):
-        reasons = []
-        for k in ranked[r, : n_reasons[r]].tolist():
-            j = int(worst[r, k])
-            reasons.append(_reason_text(feats[j], values[i, j], keys[k], evidence, i))
-        out.append(reasons)
+    # The texts are built from flat Python lists (numpy scalars index and format several times
+    # slower): every (page, reason) pair in order, its feature and that feature's value.
+    at = np.arange(ranked.shape[1])[None, :] < n_reasons[:, None]
+    pair_row = np.broadcast_to(np.arange(len(rows))[:, None], at.shape)[at]
+    pair_key = ranked[at]
+    pair_feat = worst[pair_row, pair_key]
+    pair_value = values[rows[pair_row], pair_feat].tolist()
+    page = rows.tolist()
+    out: list[list[str]] = [[] for _ in range(len(rows))]
+    for r, k, j, value in zip(pair_row.tolist(), pair_key.tolist(), pair_feat.tolist(),
+                              pair_value, strict=True):
+        out[r].append(_reason_text(feats[j], value, keys[k], evidence, page[r]))
     return out
 
 
