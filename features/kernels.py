@@ -255,27 +255,34 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
                 wlen += 1
                 alpha |= (c & LETTER) != 0
                 continue
-            # The phrase automaton reads the UTF-8 bytes of the lower-cased line.
+            # The phrase automaton reads the UTF-8 bytes of the lower-cased line: the text's own
+            # bytes where the character is its own lower case (most are), else re-encoded.
+            at = i
             cp, i = _decode(data, i)
             lc = np.int64(lower[cp])
-            if lc < 0x80:  # e.g. the Kelvin sign
-                nb, lead = 1, lc
-            elif lc < 0x800:
-                nb, lead = 2, 0xC0 | (lc >> 6)
-            elif lc < 0x10000:
-                nb, lead = 3, 0xE0 | (lc >> 12)
+            if lc == cp:
+                for t in range(at, i):
+                    state = np.int64(ac_delta[state + ac_class[data[t]]])
+                    bits |= ac_out[state >> ac_shift]
             else:
-                nb, lead = 4, 0xF0 | (lc >> 18)
-            state = np.int64(ac_delta[state + ac_class[lead]])
-            bits |= ac_out[state >> ac_shift]
-            for k in range(nb - 2, -1, -1):
-                state = np.int64(ac_delta[state + ac_class[0x80 | ((lc >> (6 * k)) & 0x3F)]])
+                if lc < 0x80:  # e.g. the Kelvin sign
+                    nb, lead = 1, lc
+                elif lc < 0x800:
+                    nb, lead = 2, 0xC0 | (lc >> 6)
+                elif lc < 0x10000:
+                    nb, lead = 3, 0xE0 | (lc >> 12)
+                else:
+                    nb, lead = 4, 0xF0 | (lc >> 18)
+                state = np.int64(ac_delta[state + ac_class[lead]])
                 bits |= ac_out[state >> ac_shift]
-            if cp == DOTTED_CAPITAL_I:  # lower-cases to "i" + U+0307 (UTF-8 CC 87)
-                state = np.int64(ac_delta[state + ac_class[0xCC]])
-                bits |= ac_out[state >> ac_shift]
-                state = np.int64(ac_delta[state + ac_class[0x87]])
-                bits |= ac_out[state >> ac_shift]
+                for k in range(nb - 2, -1, -1):
+                    state = np.int64(ac_delta[state + ac_class[0x80 | ((lc >> (6 * k)) & 0x3F)]])
+                    bits |= ac_out[state >> ac_shift]
+                if cp == DOTTED_CAPITAL_I:  # lower-cases to "i" + U+0307 (UTF-8 CC 87)
+                    state = np.int64(ac_delta[state + ac_class[0xCC]])
+                    bits |= ac_out[state >> ac_shift]
+                    state = np.int64(ac_delta[state + ac_class[0x87]])
+                    bits |= ac_out[state >> ac_shift]
             c = classes[cp]
             lh = (lh ^ np.uint64(cp)) * FNV_PRIME
             symbols += cp == _ELLIPSIS
