@@ -26,7 +26,7 @@ from jobs.partition import (
     write_atomic,
 )
 from jobs.readers import Input, Record, detect_input, read_input
-from jobs.worker import WORKER_ENV, Batch, init_worker, run_batch, skipped_meta
+from jobs.worker import WORKER_ENV, WORKER_PRELOAD, Batch, init_worker, run_batch, skipped_meta
 from models.registry import ModelRef, verify_model
 
 DEFAULT_BATCH_SIZE = 1000
@@ -221,14 +221,8 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, model: Mod
     return log
 
 
-# Imported once by the fork server, before it forks the workers, instead of once per worker.
-# Not LightGBM (with scikit-learn, SciPy and pandas: about 1.7 CPU s): workers score with the
-# compiled model (``models.compiled``), and only a model without one makes them import it.
-WORKER_PRELOAD = ["jobs.worker", "jobs.pipeline", "models.compiled", "pyarrow"]
-
-
 def _worker_context() -> Any:
-    """Workers forked from a fork server that has imported ``WORKER_PRELOAD``.
+    """Workers forked from a fork server that has imported ``jobs.worker.WORKER_PRELOAD``.
 
     Not plain fork: the driver may hold polars/OpenMP threads, which a fork does not copy. The
     server is started (once per driver process) with the environment set above, one polars

@@ -121,3 +121,25 @@ print(type(loaded.model).__name__, sorted(m for m in ("lightgbm", "sklearn", "pa
                          cwd=REPO, timeout=300)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["CompiledModel", "[]"]
+
+
+def test_fork_server_preload_warms_every_scoring_kernel_and_skips_lightgbm() -> None:
+    """After ``jobs.worker_preload`` (what the fork server imports), scoring real rows compiles
+    no new kernel signature: the workers forked from it start warm."""
+    code = """
+import sys
+import jobs.worker_preload
+import models.tree_contributions as t
+kernels = (t._margin, t._accumulate)
+before = [len(k.signatures) for k in kernels]
+import numpy as np
+from models.registry import load_scorer
+model = load_scorer().model
+X = np.random.default_rng(0).random((50, len(model.feature_names)))
+model.predict_proba(X), model.contributions(X)
+print(before, [len(k.signatures) for k in kernels], "lightgbm" in sys.modules)
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[1, 1] [1, 1] False"
