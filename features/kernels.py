@@ -375,125 +375,157 @@ def _word_ids(keys, m, table_key, table_id, mask, wid, id_count, id_first):
     return distinct
 
 
+@njit(cache=True, inline="always")
+def _sort_starts(wid, src, dst, n, shift, n_ids, pos):
+    """Stable counting sort of the starts ``src[:n]`` into ``dst`` by the id of the word
+    ``shift`` after each."""
+    for i in range(n_ids):
+        pos[i] = 0
+    for t in range(n):
+        pos[wid[src[t] + shift]] += 1
+    at = 0
+    for i in range(n_ids):
+        c = pos[i]
+        pos[i] = at
+        at += c
+    for t in range(n):
+        s = src[t]
+        w = wid[s + shift]
+        dst[pos[w]] = s
+        pos[w] += 1
+
+
 @njit(cache=True)
-def _ngram_page(wid, wl, n_ids, m, out_top, out_dup, top_max_n, max_n, token, work, work2):
+def _ngram_page(wid, wl, n_ids, m, out_top, out_dup, top_max_n, max_n, token, work, stamp):
     """Gopher repetition fractions of a page's first ``m`` words (see ``features.repetition``),
     from their word ids (``_word_ids``).
 
-    The starts of each repeated (n-1)-gram form a group (ascending); splitting a group by the
-    word that follows gives the repeated n-grams, so no n-gram is hashed and words compare by
-    id. ``work`` and ``work2`` are int64 rows of work space at least ``m + 1`` long (``work2``
-    row 0, the per-id stamps, keeps ``token``'s meaning across pages, and row 1 stays zero);
-    returns the last ``token`` used."""
-    cum, cand, gs, nxt, head, tail, cnt, order = (work[0], work[1], work[2], work[3], work[4],
-                                                  work[5], work[6], work[7])
-    cand_out, gs_out = work[8], work[9]
-    stamp, depth = work2[0], work2[1]
+    The starts of each repeated k-gram form a group (ascending); splitting a group by the word
+    that follows gives the repeated (k+1)-grams, so no n-gram is hashed and words compare by
+    id. The bigram groups come from sorting the starts; from there groups are taken depth
+    first: a group that does not split (a repeated passage goes on) steps to the next k with
+    one comparison per start, and each start ends with the longest n (at most ``max_n``) for
+    which its n-gram repeats, which is all the "dup" fractions need.
+    ``work`` is 10 int64 rows of work space at least ``m + 1`` long; ``stamp`` (per word id)
+    keeps ``token``'s meaning across pages; returns the last ``token`` used."""
+    cum, cand, tmp, longest, seg_lo, seg_hi, seg_k, cnt, head, order = (
+        work[0], work[1], work[2], work[3], work[4], work[5], work[6], work[7], work[8], work[9])
     cum[0] = 0
     for k in range(m):
         cum[k + 1] = cum[k] + wl[k]
+        longest[k] = 0
     denom = max(cum[m], 1)
-    # Unigram groups: the starts of each word that occurs twice or more, by a counting sort.
+    # Bigram groups, without a branch per word (which word repeats is a coin toss): the starts
+    # whose two words both repeat, sorted by (first word, second word, start) by two stable
+    # counting sorts; each run of equal bigrams is a group.
     for i in range(n_ids):
         cnt[i] = 0
     for s in range(m):
         cnt[wid[s]] += 1
-    nk = 0
-    ng = 0
-    for i in range(n_ids):
-        if cnt[i] > 1:
-            head[i] = nk
-            gs[ng] = nk
-            ng += 1
-            nk += cnt[i]
-    gs[ng] = nk
     for s in range(m):
-        i = wid[s]
-        if cnt[i] > 1:
-            cand[head[i]] = s
-            head[i] += 1
-    for n in range(2, max_n + 1):
-        if ng == 0:
-            break  # nothing repeats: this and longer n-grams keep their 0
-        best_cnt = 0
-        best_chars = 0
-        lo, hi = m, 0
-        nk_out = 0
-        ng_out = 0
-        for g in range(ng):
-            g0, g1 = gs[g], gs[g + 1]
-            # Most groups do not split (a repeated passage goes on) or only have two starts:
-            # those need no per-word bookkeeping.
-            w = wid[cand[g0] + n - 1] if cand[g0] + n <= m else -1
+        longest[s] = cnt[wid[s]] > 1
+    nc = 0
+    for s in range(m - 1):
+        order[nc] = s
+        nc += (cnt[wid[s]] > 1) & (cnt[wid[s + 1]] > 1)
+    _sort_starts(wid, order, tmp, nc, 1, n_ids, head)
+    _sort_starts(wid, tmp, cand, nc, 0, n_ids, head)
+    sp = 0  # groups to split: cand[seg_lo:seg_hi] share a repeated seg_k-gram
+    t = 0
+    while t < nc:
+        s = cand[t]
+        u = t + 1
+        while u < nc and wid[cand[u]] == wid[s] and wid[cand[u] + 1] == wid[s + 1]:
+            u += 1
+        if u - t > 1:
+            seg_lo[sp], seg_hi[sp], seg_k[sp] = t, u, 2
+            sp += 1
+        t = u
+    # Per n <= top_max_n: the most frequent n-gram's count and characters (ties: the longer).
+    best_cnt = np.zeros(top_max_n + 1, dtype=np.int64)
+    best_chars = np.zeros(top_max_n + 1, dtype=np.int64)
+    while sp > 0:
+        sp -= 1
+        g0, g1, k = seg_lo[sp], seg_hi[sp], seg_k[sp]
+        c = g1 - g0
+        while True:
+            if 2 <= k <= top_max_n:
+                first = cand[g0]  # groups ascend: the k-gram's first occurrence
+                chars = cum[first + k] - cum[first]
+                if c > best_cnt[k] or (c == best_cnt[k] and chars > best_chars[k]):
+                    best_cnt[k], best_chars[k] = c, chars
+            if k == max_n:
+                for t in range(g0, g1):
+                    longest[cand[t]] = k
+                break
+            # Does every start go on with the same word?
+            s = cand[g0]
+            w = wid[s + k] if s + k < m else -1
             same = w >= 0
             for t in range(g0 + 1, g1):
-                if cand[t] + n > m or wid[cand[t] + n - 1] != w:
+                s = cand[t]
+                if s + k >= m or wid[s + k] != w:
                     same = False
                     break
-                nxt[t - 1] = t
             if same:
-                head[w] = g0
-                cnt[w] = g1 - g0
-                order[0] = w
-                n_next = 1
-            elif g1 - g0 == 2:
+                k += 1
                 continue
-            else:
-                token += 1
-                n_next = 0
-                for t in range(g0, g1):
-                    s = cand[t]
-                    if s + n > m:
-                        continue
-                    w = wid[s + n - 1]
-                    if stamp[w] != token:
-                        stamp[w] = token
-                        head[w] = t
-                        cnt[w] = 1
-                        order[n_next] = w
-                        n_next += 1
-                    else:
-                        nxt[tail[w]] = t
-                        cnt[w] += 1
-                    tail[w] = t
+            if c == 2:  # the commonest group: it splits into two single starts
+                longest[cand[g0]] = longest[cand[g0 + 1]] = k
+                break
+            # Split by the next word (first seen first), keeping the starts ascending; starts
+            # whose next word follows no other start's end here.
+            token += 1
+            n_next = 0
+            for t in range(g0, g1):
+                s = cand[t]
+                if s + k >= m:
+                    continue
+                w = wid[s + k]
+                if stamp[w] != token:
+                    stamp[w] = token
+                    cnt[w] = 0
+                    order[n_next] = w
+                    n_next += 1
+                cnt[w] += 1
+            at = g0
             for o in range(n_next):
                 w = order[o]
-                c = cnt[w]
-                if c < 2:
-                    continue
-                t = head[w]
-                if n <= top_max_n:
-                    first = cand[t]  # groups ascend: the n-gram's first occurrence
-                    chars = cum[first + n] - cum[first]
-                    if c > best_cnt or (c == best_cnt and chars > best_chars):
-                        best_cnt, best_chars = c, chars
-                gs_out[ng_out] = nk_out
-                ng_out += 1
-                for _ in range(c):
-                    s = cand[t]
-                    cand_out[nk_out] = s
-                    nk_out += 1
-                    if n > top_max_n:
-                        depth[s] += 1
-                        depth[s + n] -= 1
-                        lo, hi = min(lo, s), max(hi, s + n)
-                    t = nxt[t]
-        gs_out[ng_out] = nk_out
-        cand, cand_out = cand_out, cand
-        gs, gs_out = gs_out, gs
-        ng = ng_out
-        if n <= top_max_n:
-            out_top[n - 2] = min(best_cnt * best_chars / denom, 1.0)
-        else:
-            # Words covered by a repeated n-gram: +1 at each start, -1 n words later.
-            level = 0
-            covered = 0
-            for k in range(lo, hi + 1):
-                level += depth[k]
-                depth[k] = 0
-                if level > 0:
-                    covered += wl[k]
-            out_dup[n - top_max_n - 1] = covered / denom
+                if cnt[w] > 1:
+                    head[w] = at - g0
+                    seg_lo[sp], seg_hi[sp], seg_k[sp] = at, at + cnt[w], k + 1
+                    sp += 1
+                    at += cnt[w]
+                else:
+                    head[w] = -1
+            for t in range(g0, g1):
+                s = cand[t]
+                if s + k < m and head[wid[s + k]] >= 0:
+                    w = wid[s + k]
+                    tmp[head[w]] = s
+                    head[w] += 1
+                else:
+                    longest[s] = k
+            for t in range(at - g0):
+                cand[g0 + t] = tmp[t]
+            break
+    for n in range(2, top_max_n + 1):
+        out_top[n - 2] = min(best_cnt[n] * best_chars[n] / denom, 1.0)
+    # "dup" n: the words covered by a start whose n-gram repeats (longest >= n), each start
+    # covering its n words; ``last[n]`` is the latest such start so far.
+    last = np.full(max_n + 1, -max_n - 1, dtype=np.int64)
+    covered = np.zeros(max_n + 1, dtype=np.int64)
+    for j in range(m):
+        r = longest[j]
+        for n in range(top_max_n + 1, r + 1):
+            last[n] = j
+        if last[top_max_n + 1] + max_n <= j:
+            continue  # no repeated n-gram reaches word j (last[n] <= last[top_max_n + 1])
+        for n in range(top_max_n + 1, max_n + 1):
+            if last[n] > j - n:
+                covered[n] += wl[j]
+    for n in range(top_max_n + 1, max_n + 1):
+        out_dup[n - top_max_n - 1] = covered[n] / denom
     return token
 
 
@@ -517,8 +549,7 @@ def _page_words(word_hash, word_len, page_first_word, vocab_keys, vocab_values, 
     id_count = np.empty(big, dtype=np.int64)
     id_first = np.empty(big, dtype=np.int64)
     work = np.empty((10, big + 1), dtype=np.int64)
-    work2 = np.zeros((2, big + 1), dtype=np.int64)
-    work2[0] = -1
+    stamp = np.full(big + 1, -1, dtype=np.int64)
     token = 0
     for p in range(n_pages):
         a, b = page_first_word[p], page_first_word[p + 1]
@@ -547,7 +578,7 @@ def _page_words(word_hash, word_len, page_first_word, vocab_keys, vocab_values, 
             gopher_seen >>= 1
         out[p, 3] = n_gopher
         token = _ngram_page(wid, wl, n_ids, min(m, cap), top[p], dup[p], top_max_n, max_n,
-                            token, work, work2)
+                            token, work, stamp)
     return out, top, dup
 
 
