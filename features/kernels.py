@@ -247,10 +247,7 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
                         in_word = False
                     continue
                 if not in_word:
-                    in_word = True
-                    h = FNV_OFFSET
-                    wlen = 0
-                    alpha = 0
+                    in_word, h, wlen, alpha = True, FNV_OFFSET, 0, 0
                 h = (h ^ ascii_lower[b]) * FNV_PRIME
                 wlen += 1
                 alpha |= (c & LETTER) != 0
@@ -299,10 +296,7 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
                     alpha_words += (c & LETTER) != 0
                 continue
             if not in_word:
-                in_word = True
-                h = FNV_OFFSET
-                wlen = 0
-                alpha = 0
+                in_word, h, wlen, alpha = True, FNV_OFFSET, 0, 0
             h = _hash_step(h, cp, lc)
             wlen += 1
             alpha |= (c & LETTER) != 0

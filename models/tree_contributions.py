@@ -362,17 +362,24 @@ def _accumulate(X, node_start, node_feature, node_threshold, node_default_right,
                     out[r, f] += values[base + pattern[r - lo] * d + u]
 
 
+@njit(cache=True, inline="always")
+def _row_pattern(X, r, first, end, node_feature, node_threshold, node_default_right,
+                 node_missing):
+    """Decision pattern of row ``r`` in the tree whose nodes are ``first:end``."""
+    pattern = 0
+    for j in range(first, end):
+        pattern |= _goes_right(X[r, node_feature[j]], node_threshold[j],
+                               node_default_right[j], node_missing[j]) << (j - first)
+    return pattern
+
+
 @njit(cache=True, nogil=True)
 def _patterns(X, node_start, node_feature, node_threshold, node_default_right, node_missing,
               out):  # pragma: no cover - numba
     for r in range(X.shape[0]):
         for t in range(node_start.shape[0] - 1):
-            first = node_start[t]
-            pattern = 0
-            for j in range(first, node_start[t + 1]):
-                pattern |= _goes_right(X[r, node_feature[j]], node_threshold[j],
-                                       node_default_right[j], node_missing[j]) << (j - first)
-            out[r, t] = pattern
+            out[r, t] = _row_pattern(X, r, node_start[t], node_start[t + 1], node_feature,
+                                     node_threshold, node_default_right, node_missing)
 
 
 @njit(cache=True, nogil=True)
@@ -382,11 +389,9 @@ def _margin(X, node_start, node_feature, node_threshold, node_default_right, nod
         total = 0.0
         leaf_start = 0
         for t in range(node_start.shape[0] - 1):
-            first = node_start[t]
-            pattern = 0
-            for j in range(first, node_start[t + 1]):
-                pattern |= _goes_right(X[r, node_feature[j]], node_threshold[j],
-                                       node_default_right[j], node_missing[j]) << (j - first)
-            total += leaf_values[leaf_start + pattern]
-            leaf_start += 1 << (node_start[t + 1] - first)
+            first, end = node_start[t], node_start[t + 1]
+            total += leaf_values[leaf_start + _row_pattern(
+                X, r, first, end, node_feature, node_threshold, node_default_right,
+                node_missing)]
+            leaf_start += 1 << (end - first)
         out[r] = total
