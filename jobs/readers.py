@@ -266,16 +266,22 @@ def _record_from_json_text(source: str, lineno: int, line: bytes) -> Record:
                            f"line {lineno}: expected a JSON object, got {type(obj).__name__}")
     where = f"line {lineno}"
     # JSON can escape half of a surrogate pair ("\ud800"): Python keeps it, but it is no
-    # Unicode text, and no later stage (polars, hashing, parsers) can take it.
-    for name in RECORD_FIELDS:
+    # Unicode text, and no later stage (polars, hashing, parsers) can take it. Only the fields
+    # a page is made of count (``record_from_mapping`` reads "page_id" only without "id");
+    # text beside HTML counts too: it is the page's text when the HTML yields none.
+    id_field = "id" if "id" in obj else "page_id"
+    for name in (id_field, "url", "text", "html"):
         value = obj.get(name)
         if isinstance(value, str):
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError as exc:
-                return _quarantine(source, None, decoded,
-                                   f"{where}: field '{name}' holds a lone surrogate "
-                                   f"(U+{ord(value[exc.start]):04X}) at character {exc.start}")
+                page_id = obj.get(id_field) if name != id_field else None
+                return _quarantine(
+                    source, str(page_id) if isinstance(page_id, str | int)
+                    and not isinstance(page_id, bool) else None, decoded,
+                    f"{where}: field '{name}' holds a lone surrogate "
+                    f"(U+{ord(value[exc.start]):04X}) at character {exc.start}")
     return record_from_mapping(source, obj, fallback_id=(source, lineno), raw=decoded,
                                where=where)
 

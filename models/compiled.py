@@ -29,8 +29,13 @@ from models.estimator import CalibratedScorer, PagescoreModel, Thresholds
 from models.tree_contributions import ContributionTables
 
 COMPILED_FILE = "compiled.npz"
-# Bumped when the arrays or their meaning change; an older file is then not used.
+# Bumped when the arrays or their meaning change; a file of another format is then not used
+# (the model is unpickled instead) until ``models.registry.add_compiled`` writes it again.
 COMPILED_FORMAT = 1
+
+
+class CompiledFormatError(ValueError):
+    """A compiled file written by another version of this code (``COMPILED_FORMAT``)."""
 
 
 @dataclass
@@ -38,6 +43,7 @@ class CompiledModel(CalibratedScorer):
     """Scores, decisions and contributions of a LightGBM ``PagescoreModel``, from arrays."""
 
     tables: ContributionTables
+    model_sha256: str  # of the model file it was compiled from (``load_scorer`` checks it)
     calib_a: float
     calib_b: float
     thresholds: Thresholds
@@ -55,6 +61,7 @@ class CompiledModel(CalibratedScorer):
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         np.savez(buf, format=np.int64(COMPILED_FORMAT),
+                 model_sha256=np.array(self.model_sha256, dtype=np.str_),
                  calibration=np.array([self.calib_a, self.calib_b], dtype=np.float64),
                  thresholds=np.array([self.thresholds.publish, self.thresholds.reject],
                                      dtype=np.float64),
@@ -68,29 +75,35 @@ class CompiledModel(CalibratedScorer):
         """Read a file written from ``to_bytes`` (no pickles: ``allow_pickle=False``)."""
         with np.load(path, allow_pickle=False) as npz:
             if int(npz["format"]) != COMPILED_FORMAT:
-                raise ValueError(f"{path}: compiled model format {int(npz['format'])}, this code "
-                                 f"reads {COMPILED_FORMAT}")
+                raise CompiledFormatError(f"{path}: compiled model format "
+                                          f"{int(npz['format'])}, this code reads "
+                                          f"{COMPILED_FORMAT}")
             tables = ContributionTables.from_arrays(
                 {k.removeprefix("tables_"): npz[k] for k in npz.files if k.startswith("tables_")})
             calib_a, calib_b = npz["calibration"].tolist()
             publish, reject = npz["thresholds"].tolist()
-            return cls(tables=tables, calib_a=calib_a, calib_b=calib_b,
+            return cls(tables=tables, model_sha256=str(npz["model_sha256"]),
+                       calib_a=calib_a, calib_b=calib_b,
                        thresholds=Thresholds(publish=publish, reject=reject),
                        feature_names=tuple(npz["feature_names"].tolist()),
                        feature_schema_version=str(npz["feature_schema_version"]))
 
 
-def compile_model(model: PagescoreModel) -> CompiledModel | None:
-    """The compiled form of ``model``, or ``None`` when it has none (see the module docstring).
-    Needs LightGBM (it reads the booster and checks the tables against it)."""
+def compile_model(model: PagescoreModel, model_sha256: str) -> CompiledModel | None:
+    """The compiled form of ``model`` (whose saved file has ``model_sha256``), or ``None`` when
+    it has none (see the module docstring). Needs LightGBM (it reads the booster and checks the
+    tables against it)."""
     if model.kind != "lightgbm":
         return None
     from models.tree_contributions import contribution_tables
 
-    tables: Any = contribution_tables(model.base.booster_)
+    try:
+        tables: Any = contribution_tables(model.base.booster_)
+    except ValueError:  # e.g. linear trees, whose dump LightGBM cannot write as JSON
+        return None
     if tables is None or tables.n_features != len(model.feature_names):
         return None
-    return CompiledModel(tables=tables, calib_a=float(model.calib_a),
+    return CompiledModel(tables=tables, model_sha256=model_sha256, calib_a=float(model.calib_a),
                          calib_b=float(model.calib_b),
                          thresholds=Thresholds(publish=float(model.thresholds.publish),
                                                reject=float(model.thresholds.reject)),

@@ -140,7 +140,7 @@ def load_scorer(version: str | None = None, registry: Path | None = None) -> Loa
     registry has one, checked against its sha256 like the model file; else ``load_model``.
     The compiled form gives the same scores, decisions and reasons without importing LightGBM
     or unpickling anything."""
-    from models.compiled import COMPILED_FILE, CompiledModel
+    from models.compiled import COMPILED_FILE, CompiledFormatError, CompiledModel
 
     registry = registry or registry_dir()
     ref = verify_model(version, registry)
@@ -154,38 +154,50 @@ def load_scorer(version: str | None = None, registry: Path | None = None) -> Loa
                          f"{digest[:12]}..., expected {expected[:12]}...): refusing to use it")
     try:
         compiled = CompiledModel.load(path)
+    except CompiledFormatError:  # written by another version of pagescore: not used
+        return load_model(ref.version, registry)
     except (ValueError, KeyError, OSError) as exc:
         raise ModelError(f"cannot read compiled model {path}: {exc}") from exc
+    if compiled.model_sha256 != ref.sha256:
+        raise ModelError(f"compiled model {path} was built from another model file "
+                         f"({compiled.model_sha256[:12]}..., this version's is "
+                         f"{ref.sha256[:12]}...): refusing to use it")
     if (compiled.feature_names != FEATURE_NAMES
             or compiled.feature_schema_version != FEATURE_SCHEMA_VERSION):
         raise ModelError(f"compiled model {path} is for other feature columns than this code")
     return LoadedModel(ref.version, ref.sha256, ref.path, ref.card, compiled)
 
 
-def add_compiled(version: str, model: PagescoreModel, registry: Path | None = None) -> bool:
-    """Write the compiled form of registered ``version`` (its unpickled ``model``) and record
-    its sha256 in the index: for versions registered before compiled forms existed. ``False``
-    when the model has none (``models.compiled.compile_model``)."""
+def add_compiled(version: str, registry: Path | None = None) -> bool:
+    """Write the compiled form of registered ``version``, from its own verified model file,
+    and record its sha256 in the index: for versions registered before compiled forms existed
+    or written by another format. ``False`` when the model has none
+    (``models.compiled.compile_model``)."""
     registry = registry or registry_dir()
-    digest = _write_compiled(registry / version, model)
+    loaded = load_model(version, registry)
+    digest = _write_compiled(registry / loaded.version, loaded.model, loaded.sha256)
     if digest is None:
         return False
     index = read_index(registry)
-    index["versions"][version]["compiled_sha256"] = digest
+    index["versions"][loaded.version]["compiled_sha256"] = digest
     write_json_atomic(registry / "index.json", index)
     return True
 
 
-def _write_compiled(vdir: Path, model: PagescoreModel) -> str | None:
-    """Write ``vdir/compiled.npz`` atomically; its sha256, or ``None`` if the model has none."""
+def _write_compiled(vdir: Path, model: PagescoreModel, model_sha256: str) -> str | None:
+    """Write ``vdir/compiled.npz`` (synced, then renamed); its sha256, or ``None`` if the model
+    has none."""
     from models.compiled import COMPILED_FILE, compile_model
 
-    compiled = compile_model(model)
+    compiled = compile_model(model, model_sha256)
     if compiled is None:
         return None
     path = vdir / COMPILED_FILE
-    tmp = path.with_name(f".{COMPILED_FILE}.tmp")
-    tmp.write_bytes(compiled.to_bytes())
+    fd, tmp = tempfile.mkstemp(dir=vdir, prefix=f".{COMPILED_FILE}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(compiled.to_bytes())
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
     return sha256_file(path)
 
@@ -215,7 +227,7 @@ def register(model: PagescoreModel, card: dict[str, Any], *, promote: bool,
         "created": card["created"],
         "kind": model.kind,
     }
-    compiled_digest = _write_compiled(vdir, model)
+    compiled_digest = _write_compiled(vdir, model, digest)
     if compiled_digest is not None:
         index["versions"][version]["compiled_sha256"] = compiled_digest
     if promote or not index.get("champion"):

@@ -3,6 +3,7 @@ and no LightGBM in a worker."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -66,13 +67,14 @@ def test_compiled_champion_gives_the_saved_models_outputs(sample_features: np.nd
 
 
 def test_compiled_file_round_trips(tmp_path: Path) -> None:
-    compiled = compile_model(load_model().model)
+    loaded = load_model()
+    compiled = compile_model(loaded.model, loaded.sha256)
     assert compiled is not None
     path = tmp_path / COMPILED_FILE
     path.write_bytes(compiled.to_bytes())
     back = CompiledModel.load(path)
-    assert (back.calib_a, back.calib_b, back.thresholds) == (
-        compiled.calib_a, compiled.calib_b, compiled.thresholds)
+    assert (back.calib_a, back.calib_b, back.thresholds, back.model_sha256) == (
+        compiled.calib_a, compiled.calib_b, compiled.thresholds, loaded.sha256)
     assert back.feature_names == compiled.feature_names == FEATURE_NAMES
     for name, arr in compiled.tables.to_arrays().items():
         assert np.array_equal(getattr(back.tables, name), arr), name
@@ -97,8 +99,39 @@ def test_version_without_compiled_form_is_unpickled(registry: Path) -> None:
     (registry / "index.json").write_text(json.dumps(index))
     assert isinstance(load_scorer(registry=registry).model, PagescoreModel)
     # add_compiled gives it one again (what a registry from before compiled forms needs).
-    assert add_compiled(champion, load_model(registry=registry).model, registry=registry)
+    assert add_compiled(champion, registry=registry)
     assert "compiled_sha256" in read_index(registry)["versions"][champion]
+    assert isinstance(load_scorer(registry=registry).model, CompiledModel)
+
+
+def test_compiled_file_of_another_model_is_refused(registry: Path) -> None:
+    """A compiled file must come from its version's own model file, even when the index names
+    its hash (a hand-edited or mixed-up registry)."""
+    index = read_index(registry)
+    champion = index["champion"]
+    other = next(v for v, e in index["versions"].items()
+                 if v != champion and e.get("kind") == "lightgbm")
+    foreign = compile_model(load_model(registry=registry).model,
+                            index["versions"][champion]["sha256"])
+    assert foreign is not None
+    path = registry / other / COMPILED_FILE
+    path.write_bytes(foreign.to_bytes())
+    index["versions"][other]["compiled_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    index["versions"][other]["feature_schema_version"] = index["versions"][champion][
+        "feature_schema_version"]
+    index["versions"][other]["features"] = index["versions"][champion]["features"]
+    (registry / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ModelError, match="built from another model file"):
+        load_scorer(other, registry=registry)
+
+
+def test_compiled_file_of_another_format_falls_back_to_the_model(
+        registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import models.compiled
+
+    monkeypatch.setattr(models.compiled, "COMPILED_FORMAT", models.compiled.COMPILED_FORMAT + 1)
+    assert isinstance(load_scorer(registry=registry).model, PagescoreModel)
+    assert add_compiled(read_index(registry)["champion"], registry=registry)
     assert isinstance(load_scorer(registry=registry).model, CompiledModel)
 
 

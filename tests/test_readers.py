@@ -75,6 +75,7 @@ STDLIB_ONLY = [
     b'{"id": "lone-url", "url": "http://x/\\udc00", "text": "t"}',
     b'{"id": "deep", "text": "t", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
     b'{"id": "int-text", "text": 123456789012345678901234567890}',
+    b'{"id": "unused", "page_id": "\\ud800", "text": "t"}',
 ]
 # Lines both parsers read; the same record must come out.
 BOTH = [
@@ -94,10 +95,12 @@ def test_fast_and_standard_json_parsing_agree(tmp_path: Path) -> None:
     assert fast == slow
     kinds = {rec["page_id"] if kind == "page" else rec["reason"]: kind for kind, rec in fast}
     assert [k for k, kind in kinds.items() if kind == "page"] == [
-        "nan", "big", "123456789012345678901234567890", "pair", "dup", "5", "spaces"]
-    assert fast[7][1]["text"] == "emoji \U0001F600 and \u00e9"
-    assert fast[8][1]["text"] == "second"
+        "nan", "big", "123456789012345678901234567890", "unused", "pair", "dup", "5", "spaces"]
+    assert fast[8][1]["text"] == "emoji \U0001F600 and \u00e9"
+    assert fast[9][1]["text"] == "second"
     lone = [rec["reason"] for kind, rec in fast if kind == "quarantine"]
+    assert [rec["page_id"] for kind, rec in fast if kind == "quarantine"][:2] == [
+        "lone", "lone-url"]  # the record's valid id is kept
     assert lone[0] == "line 3: field 'text' holds a lone surrogate (U+D800) at character 5"
     assert lone[1].startswith("line 4: field 'url' holds a lone surrogate (U+DC00)")
     assert "invalid JSON" in lone[2] or "recursion" in lone[2].lower()
