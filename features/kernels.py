@@ -28,6 +28,7 @@ Greek sigmas are handled).
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -88,14 +89,23 @@ CHAR_COLUMNS = ("_nchars", "_letters", "_upper", "_digits", "_number_or_space")
 PARAGRAPH_COLUMNS = ("_paragraphs", "_dup_paragraphs", "_paragraph_chars", "_dup_paragraph_chars")
 
 
-def string_buffers(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """``(data, offsets)``: the UTF-8 bytes of a string column and each row's start (zero copy
-    where Arrow allows). Nulls read as empty strings."""
+def utf8_buffer(column: pl.Series) -> tuple[Any, np.ndarray]:
+    """``(buffer, offsets)``: the Arrow buffer of a string column's UTF-8 bytes (empty when it
+    has none) and each row's start in it, without copying where Arrow allows. Nulls read as
+    empty strings."""
+    import pyarrow as pa
+
     arrow = column.fill_null("").rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
-    n = len(arrow)
     _, offsets_buf, data_buf = arrow.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arrow.offset: arrow.offset + n + 1]
-    data = (np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None and data_buf.size
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[
+        arrow.offset: arrow.offset + len(arrow) + 1]
+    return (data_buf if data_buf is not None else pa.py_buffer(b"")), offsets
+
+
+def string_buffers(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(data, offsets)``: ``utf8_buffer`` with the bytes as a numpy array."""
+    data_buf, offsets = utf8_buffer(column)
+    data = (np.frombuffer(data_buf, dtype=np.uint8) if data_buf.size
             else np.zeros(0, dtype=np.uint8))
     return data, offsets
 
@@ -775,11 +785,7 @@ def nonblank_lines(text: pl.Series, row_ids: np.ndarray) -> pl.DataFrame:
     bytes (no line is copied but those with a "\r" inside)."""
     import pyarrow as pa
 
-    arrow = text.fill_null("").rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
-    _, offsets_buf, data_buf = arrow.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arrow.offset: arrow.offset + len(arrow) + 1]
-    if data_buf is None:
-        data_buf = pa.py_buffer(b"")
+    data_buf, offsets = utf8_buffer(text)
     if data_buf.size >= 2**31:
         raise ValueError("string views address at most 2 GiB of text: split the batch")
     data = np.frombuffer(data_buf, dtype=np.uint8)

@@ -10,11 +10,11 @@ import hashlib
 import time
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from features.compute import marked_features
 from features.extract import HTML_FEATURE_DEFAULTS, extract_record
+from features.kernels import utf8_buffer
 from features.schema import FEATURE_NAMES
 from models.registry import LoadedModel
 from models.rules import rules_pass
@@ -37,14 +37,11 @@ def content_hash(text: str | None, html: str | None) -> str:
 def text_hashes(text: pl.Series) -> list[str]:
     """``content_hash`` of each page of a text column, read off its UTF-8 bytes in Arrow
     (no per-page encoding)."""
-    arrow = text.fill_null("").rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
-    _, offsets_buf, data_buf = arrow.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[
-        arrow.offset: arrow.offset + len(arrow) + 1].tolist()
-    data = memoryview(data_buf if data_buf is not None else b"")
+    data_buf, offsets = utf8_buffer(text)
+    data, bounds = memoryview(data_buf), offsets.tolist()
     blake2b = hashlib.blake2b
     return [blake2b(data[a:b], digest_size=16).hexdigest()
-            for a, b in zip(offsets, offsets[1:], strict=False)]
+            for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def extract_pages(pages: list[dict[str, Any]]) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
