@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from models.estimator import CalibratedScorer, PagescoreModel, Thresholds
-from models.tree_contributions import ContributionTables
+from models.tree_contributions import ContributionTables, contribution_tables
 
 COMPILED_FILE = "compiled.npz"
 # Bumped when the arrays or their meaning change; a file of another format is then not used
@@ -95,8 +95,6 @@ def compile_model(model: PagescoreModel, model_sha256: str) -> CompiledModel | N
     tables against it)."""
     if model.kind != "lightgbm":
         return None
-    from models.tree_contributions import contribution_tables
-
     try:
         tables: Any = contribution_tables(model.base.booster_)
     except ValueError:  # e.g. linear trees, whose dump LightGBM cannot write as JSON

@@ -126,9 +126,13 @@ def verify_model(version: str | None = None, registry: Path | None = None) -> Mo
 
 def load_model(version: str | None = None, registry: Path | None = None) -> LoadedModel:
     """Load ``version`` (default: the champion) after verifying hash and feature schema."""
+    return _unpickle(verify_model(version, registry))
+
+
+def _unpickle(ref: ModelRef) -> LoadedModel:
+    """The model of ``ref``, whose file ``verify_model`` has just checked."""
     import joblib
 
-    ref = verify_model(version, registry)
     model = joblib.load(ref.path)  # safe only because the bytes are the ones just verified
     if not isinstance(model, PagescoreModel):
         raise ModelError(f"{ref.path} does not hold a pagescore model ({type(model).__name__})")
@@ -146,7 +150,7 @@ def load_scorer(version: str | None = None, registry: Path | None = None) -> Loa
     ref = verify_model(version, registry)
     expected = read_index(registry)["versions"][ref.version].get("compiled_sha256")
     if not expected:
-        return load_model(ref.version, registry)
+        return _unpickle(ref)
     path = ref.path.parent / COMPILED_FILE
     digest = sha256_file(path) if path.is_file() else "missing"
     if digest != expected:
@@ -155,7 +159,7 @@ def load_scorer(version: str | None = None, registry: Path | None = None) -> Loa
     try:
         compiled = CompiledModel.load(path)
     except CompiledFormatError:  # written by another version of pagescore: not used
-        return load_model(ref.version, registry)
+        return _unpickle(ref)
     except (ValueError, KeyError, OSError) as exc:
         raise ModelError(f"cannot read compiled model {path}: {exc}") from exc
     if compiled.model_sha256 != ref.sha256:
