@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from conftest import REPO, SAMPLE
+from conftest import REPO
 
 from features.compute import compute_features
 from features.schema import FEATURE_NAMES
@@ -37,12 +37,9 @@ def registry(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sample_features() -> np.ndarray:
+def sample_features(sample_texts: list[str]) -> np.ndarray:
     """Feature rows of the shipped sample pages (real crawl text and HTML pages)."""
-    texts = [json.loads(line)["text"] for line in
-             (SAMPLE / "crawl_sample.jsonl").read_text().splitlines() if line.strip()]
-    texts += [p.read_text(errors="replace") for p in sorted((SAMPLE / "pages").iterdir())]
-    feats = compute_features(pl.DataFrame({"text": texts}))
+    feats = compute_features(pl.DataFrame({"text": sample_texts}))
     return feats.select(FEATURE_NAMES).to_numpy().astype(np.float64)
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import polars as pl
 import pytest
-from conftest import SAMPLE
 
 from features.compute import marked_features
 from features.schema import BY_NAME, FEATURE_NAMES
@@ -24,13 +21,11 @@ from models.registry import load_scorer
 
 
 @pytest.fixture(scope="module")
-def scored() -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
+def scored(sample_texts: list[str]) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
     """Feature rows, contributions and marked lines of the sample pages plus edge cases."""
-    texts = [json.loads(line)["text"] for line in
-             (SAMPLE / "crawl_sample.jsonl").read_text().splitlines() if line.strip()]
-    texts += [p.read_text(errors="replace") for p in sorted((SAMPLE / "pages").iterdir())]
-    texts += ["", "   \n\n ", "Sorry, page not found\n404 error\nSorry, page not found",
-              "Accept cookies to continue.\n" * 3]
+    texts = [*sample_texts, "", "   \n\n ",
+             "Sorry, page not found\n404 error\nSorry, page not found",
+             "Accept cookies to continue.\n" * 3]
     feats, lines = marked_features(pl.DataFrame({"text": texts}))
     X = feats.select(FEATURE_NAMES).to_numpy().astype(np.float64)
     return X, load_scorer().model.contributions(X), lines
