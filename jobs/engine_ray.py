@@ -194,7 +194,7 @@ class _Feeder(threading.Thread):
                     continue
                 # Pickled, not Arrow rows: Arrow would unify the records' dict schemas
                 # (missing keys, mixed types) and process_batch must get them as read.
-                item = (batch.index, pickle.dumps(batch.records,
+                item = (batch.index, pickle.dumps(batch.read().records,
                                                   protocol=pickle.HIGHEST_PROTOCOL))
                 del batch
                 while not self._slots.acquire(timeout=0.5):

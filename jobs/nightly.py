@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,14 @@ from jobs.partition import (
     partition_lock,
     write_atomic,
 )
-from jobs.readers import Input, Record, detect_input, read_input
+from jobs.readers import (
+    Input,
+    Record,
+    detect_input,
+    is_plain_jsonl,
+    jsonl_line_ranges,
+    read_input,
+)
 from jobs.worker import WORKER_ENV, WORKER_PRELOAD, Batch, init_worker, run_batch, skipped_meta
 from models.registry import ModelRef, verify_model
 
@@ -113,17 +121,25 @@ def input_size(path: Path) -> int:
 
 
 def iter_batches(inputs: list[Input], batch_size: int) -> Iterator[Batch]:
-    """Deterministic batches of ``batch_size`` records (each becomes one page or one
-    quarantined record) in input order; JSONL lines are parsed by the workers."""
+    """Deterministic batches of ``batch_size`` units in input order. A unit is a record (it
+    becomes one page or one quarantined record) or, in a plain JSONL file, a line: such a file
+    is cut into ``LineRange``s the workers read and parse themselves, so a batch of it holds
+    ``batch_size`` lines, blank ones included (``jobs.readers.jsonl_line_ranges``)."""
     records: list[Record] = []
+    filled = 0  # units in ``records``
     index = 0
     for inp in inputs:
-        for record in read_input(inp, defer_json=True):
+        if is_plain_jsonl(inp):
+            units = jsonl_line_ranges(inp, chain([batch_size - filled], repeat(batch_size)))
+        else:
+            units = read_input(inp, defer_json=True)
+        for record in units:
             records.append(record)
-            if len(records) >= batch_size:
+            filled += record[1].n_lines if record[0] == "lines" else 1
+            if filled >= batch_size:
                 yield Batch(index, records)
                 index += 1
-                records = []
+                records, filled = [], 0
     if records:
         yield Batch(index, records)
 
@@ -148,6 +164,9 @@ def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | No
         run_key = hashlib.sha256(json.dumps({
             "inputs": input_meta, "model": model.sha256, "schema": FEATURE_SCHEMA_VERSION,
             "phrases": phrase_lists_digest(), "batch_size": cfg.batch_size,
+            # What a batch holds: a stage of an earlier version that cut batches otherwise
+            # (records, not lines, of a JSONL file) must not be resumed.
+            "batch_units": "jsonl-lines",
             "version": __version__,
         }, sort_keys=True).encode()).hexdigest()[:20]
         staging = Staging(cfg.out, cfg.date, run_key)

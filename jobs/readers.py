@@ -51,8 +51,24 @@ class Input:
 
 Page = dict[str, Any]
 # ("page" | "quarantine", payload); or, from ``read_input(..., defer_json=True)``,
-# ("json", (source, line number, line bytes)): a JSONL line not parsed yet (``resolve_record``).
+# ("json", (source, line number, line bytes)): a JSONL line not parsed yet (``resolve_record``);
+# or, from ``jsonl_line_ranges``, ("lines", LineRange): lines of a file not read yet
+# (``expand_records``).
 Record = tuple[str, Any]
+
+
+@dataclass(frozen=True)
+class LineRange:
+    """Lines ``first_lineno`` .. ``first_lineno + n_lines - 1`` of an uncompressed JSONL file:
+    bytes ``start`` to ``end``. The driver only finds where they are; the process that scores
+    them reads them, so the lines are neither read line by line nor pickled by the driver."""
+
+    source: str
+    path: str
+    start: int
+    end: int
+    first_lineno: int
+    n_lines: int
 
 
 def detect_input(path: Path) -> Input:
@@ -103,6 +119,98 @@ def read_input(inp: Input, defer_json: bool = False) -> Iterator[Record]:
         yield from readers[inp.kind](inp)
     except OSError as exc:  # unreadable file, vanished mid-run, truncated compressed stream
         yield _quarantine(inp.source, None, "", f"unreadable input: {type(exc).__name__}: {exc}")
+
+
+def is_plain_jsonl(inp: Input) -> bool:
+    """An uncompressed JSONL file: its lines can be found by offset (``jsonl_line_ranges``)."""
+    return inp.kind == "jsonl" and not inp.path.name.lower().endswith((".gz", ".zst", ".zstd"))
+
+
+LINE_SCAN_BYTES = 8 << 20  # read at a time while looking for newlines
+
+
+def jsonl_line_ranges(inp: Input, sizes: Iterator[int]) -> Iterator[Record]:
+    """``("lines", LineRange)`` records that cut a plain JSONL file into runs of lines, the
+    k-th run with the k-th number of ``sizes`` (an endless iterator) lines, the last one
+    maybe fewer; a quarantined record if the file cannot be read. Together they hold every
+    line once.
+
+    Only newlines are looked for (``bytes.count``, and ``bytes.find`` in the chunk where a run
+    ends): reading a line, checking its size and skipping blank ones is ``read_line_range``'s
+    work, done by the process that parses the lines."""
+    source, path = inp.source, str(inp.path)
+    start, lineno, have, want = 0, 1, 0, next(sizes)  # the run being cut
+    size, last = 0, b"\n"  # bytes read; the last of them
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            while chunk := fh.read(LINE_SCAN_BYTES):
+                pos, left = 0, chunk.count(b"\n")  # newlines in the chunk after pos
+                while have + left >= want:
+                    for _ in range(want - have):
+                        pos = chunk.index(b"\n", pos) + 1
+                    left -= want - have
+                    yield "lines", LineRange(source, path, start, size + pos, lineno, want)
+                    start, lineno, have, want = size + pos, lineno + want, 0, next(sizes)
+                have += left
+                size += len(chunk)
+                last = chunk[-1:]
+    except OSError as exc:
+        yield _quarantine(source, None, "", f"unreadable input: {type(exc).__name__}: {exc}")
+        return
+    if size > start:  # lines short of a whole run, or a last line without its newline
+        yield "lines", LineRange(source, path, start, size, lineno,
+                                 have + (last != b"\n"))
+
+
+# A run of lines longer than this is read line by line, as a compressed file is: a single
+# huge line (a broken export) then costs MAX_PAGE_BYTES of memory, not its whole length.
+RANGE_READ_BYTES = 256 << 20
+
+
+def read_line_range(rng: LineRange) -> Iterator[Record]:
+    """The records of a ``LineRange``: what ``_read_jsonl(..., defer_json=True)`` gives for
+    the same lines (a ``"json"`` record per non-blank line, a quarantined one per line over
+    ``MAX_PAGE_BYTES``), or a quarantined record for lines that cannot be read or moved."""
+    lines = f"lines {rng.first_lineno}-{rng.first_lineno + rng.n_lines - 1}"
+    try:
+        with open(rng.path, "rb") as fh:
+            fh.seek(rng.start)
+            if rng.end - rng.start > RANGE_READ_BYTES:
+                yield from _jsonl_records(fh, rng.source, True, rng.first_lineno - 1,
+                                          rng.n_lines)
+                return
+            data = fh.read(rng.end - rng.start)
+    except OSError as exc:
+        yield _quarantine(rng.source, None, "", f"unreadable input: {lines}: "
+                          f"{type(exc).__name__}: {exc}")
+        return
+    if (len(data) != rng.end - rng.start
+            or data.count(b"\n") + (data[-1:] != b"\n") != rng.n_lines):
+        yield _quarantine(rng.source, None, "", f"input changed during the run: {lines} are "
+                          "no longer where they were")
+        return
+    source, lineno, pos, size = rng.source, rng.first_lineno, 0, len(data)
+    find = data.find
+    while pos < size:
+        end = find(b"\n", pos) + 1 or size
+        if end - pos - (data[end - 1] == 10) > MAX_PAGE_BYTES:
+            yield _quarantine(source, None, data[pos:pos + MAX_PAGE_BYTES + 1],
+                              f"line {lineno}: record larger than {MAX_PAGE_BYTES // 2**20} MiB")
+        else:
+            line = data[pos:end]
+            if line.strip():
+                yield "json", (source, lineno, line)
+        pos = end
+        lineno += 1
+
+
+def expand_records(records: list[Record]) -> Iterator[Record]:
+    """``records`` with each ``"lines"`` record replaced by the records of its lines."""
+    for record in records:
+        if record[0] == "lines":
+            yield from read_line_range(record[1])
+        else:
+            yield record
 
 
 def resolve_record(record: Record) -> Record:
@@ -200,30 +308,36 @@ class _StrictZstdReader(io.RawIOBase):
 
 
 def _read_jsonl(inp: Input, defer_json: bool = False) -> Iterator[Record]:
-    source = inp.source
-    lineno = 0
     with _open_maybe_compressed(inp.path) as fh:
-        while True:
-            try:
-                line = fh.readline(MAX_PAGE_BYTES + 1)
-            except (EOFError, OSError, Exception) as exc:  # zstd raises its own ZstdError
-                yield _quarantine(source, None, "", f"truncated or corrupt compressed stream "
-                                  f"after line {lineno}: {type(exc).__name__}: {exc}")
-                return
-            if not line:
-                return
-            lineno += 1
-            if len(line) > MAX_PAGE_BYTES and not line.endswith(b"\n"):
-                yield _quarantine(source, None, line, f"line {lineno}: record larger than "
-                                  f"{MAX_PAGE_BYTES // 2**20} MiB")
-                _skip_rest_of_line(fh)
-                continue
-            if not line.strip():
-                continue
-            if defer_json:
-                yield "json", (source, lineno, line)
-            else:
-                yield _record_from_json_line(source, lineno, line)
+        yield from _jsonl_records(fh, inp.source, defer_json)
+
+
+def _jsonl_records(fh: BinaryIO, source: str, defer_json: bool, lineno: int = 0,
+                   max_lines: int | None = None) -> Iterator[Record]:
+    """The records of the lines of ``fh`` from where it is (line ``lineno + 1``), up to
+    ``max_lines`` lines."""
+    stop = None if max_lines is None else lineno + max_lines
+    while lineno != stop:
+        try:
+            line = fh.readline(MAX_PAGE_BYTES + 1)
+        except (EOFError, OSError, Exception) as exc:  # zstd raises its own ZstdError
+            yield _quarantine(source, None, "", f"truncated or corrupt compressed stream "
+                              f"after line {lineno}: {type(exc).__name__}: {exc}")
+            return
+        if not line:
+            return
+        lineno += 1
+        if len(line) > MAX_PAGE_BYTES and not line.endswith(b"\n"):
+            yield _quarantine(source, None, line, f"line {lineno}: record larger than "
+                              f"{MAX_PAGE_BYTES // 2**20} MiB")
+            _skip_rest_of_line(fh)
+            continue
+        if not line.strip():
+            continue
+        if defer_json:
+            yield "json", (source, lineno, line)
+        else:
+            yield _record_from_json_line(source, lineno, line)
 
 
 def _skip_rest_of_line(fh: BinaryIO) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.partition import Staging, bind_to_parent, check_memory
-from jobs.readers import Record, resolve_record
+from jobs.readers import Record, expand_records, resolve_record
 from models.registry import REGISTRY_DIR, LoadedModel, load_scorer
 
 # The environment worker processes start with (both engines). One polars and one OpenMP thread:
@@ -39,16 +39,22 @@ WORKER_PRELOAD = ["jobs.worker_preload"]
 
 @dataclass
 class Batch:
-    """``records`` in input order, as ``read_input(..., defer_json=True)`` yields them."""
+    """``records`` in input order, as ``jobs.nightly.iter_batches`` cuts them: lines of a
+    plain JSONL file as ``"lines"`` records, not read yet."""
 
     index: int
     records: list[Record]
+
+    def read(self) -> Batch:
+        """This batch with its ``"lines"`` records read: for an engine whose workers may not
+        see the driver's files (Ray on a cluster)."""
+        return Batch(self.index, list(expand_records(self.records)))
 
     def resolved(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(pages, quarantined records), each in input order."""
         pages: list[dict[str, Any]] = []
         quarantined: list[dict[str, Any]] = []
-        for record in self.records:
+        for record in expand_records(self.records):
             kind, payload = resolve_record(record)
             (pages if kind == "page" else quarantined).append(payload)
         return pages, quarantined

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from pathlib import Path
 
 import polars as pl
 import pytest
 import zstandard
 
-from jobs.readers import InputError, detect_input, read_input, resolve_record
+from jobs import readers
+from jobs.nightly import iter_batches
+from jobs.readers import InputError, detect_input, expand_records, read_input, resolve_record
 from jobs.worker import Batch
 
 
@@ -64,6 +67,73 @@ def test_jsonl_parsed_by_the_workers_gives_the_same_records(tmp_path: Path) -> N
     assert pages == [rec for kind, rec in direct if kind == "page"]
     assert quarantined == [rec for kind, rec in direct if kind == "quarantine"]
     assert len(pages) + len(quarantined) == len(direct) == len(MIXED) + 1
+
+
+def _random_jsonl(rng: random.Random, path: Path, max_page: int) -> Path:
+    """A JSONL file of MIXED lines, blank ones, CRLF ones, lines over ``max_page`` bytes,
+    maybe no final newline, maybe a cut last record."""
+    parts = []
+    for _ in range(rng.randint(0, 40)):
+        k = rng.random()
+        if k < 0.15:
+            parts.append(rng.choice([b"\n", b"  \t \r\n"]))
+        elif k < 0.25:
+            parts.append(b'{"id": "big", "text": "' + b"a" * rng.randint(max_page - 30,
+                                                                       2 * max_page) + b'"}\n')
+        else:
+            parts.append(rng.choice(MIXED) + rng.choice([b"\n", b"\r\n"]))
+    data = b"".join(parts)
+    if data and rng.random() < 0.4:
+        data = data[:-1]
+    if rng.random() < 0.1:
+        data += b'{"id": 1, "text": "' + b"z" * max_page
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(("scan_bytes", "range_read_bytes"), [(1, 1 << 30), (7, 1 << 30),
+                                                              (64, 200), (8 << 20, 1)])
+def test_batches_of_line_ranges_read_as_the_lines_themselves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scan_bytes: int,
+        range_read_bytes: int) -> None:
+    """The driver cuts a plain JSONL file into runs of lines by offset and the workers read
+    them: the same records in the same order as reading the file line by line, over files
+    and batches of every shape, with the scan's chunks ending anywhere and runs read whole or
+    line by line; every batch but the last holds batch_size lines."""
+    monkeypatch.setattr(readers, "MAX_PAGE_BYTES", 100)
+    monkeypatch.setattr(readers, "LINE_SCAN_BYTES", scan_bytes)
+    monkeypatch.setattr(readers, "RANGE_READ_BYTES", range_read_bytes)
+    rng = random.Random(scan_bytes * 31 + range_read_bytes)
+    records = 0
+    for i in range(60):
+        inputs = [detect_input(_random_jsonl(rng, tmp_path / f"{i}-{j}.jsonl", 100))
+                  for j in range(rng.randint(1, 3))]
+        line_by_line = [r for inp in inputs for r in read_input(inp, defer_json=True)]
+        batch_size = rng.choice([1, 2, 3, 7, 50])
+        batches = list(iter_batches(inputs, batch_size))
+        assert [r for b in batches for r in expand_records(b.records)] == line_by_line
+        assert [b.index for b in batches] == list(range(len(batches)))
+        for b in batches[:-1]:
+            assert sum(r[1].n_lines if r[0] == "lines" else 1 for r in b.records) == batch_size
+        records += len(line_by_line)
+    assert records > 500  # not vacuous
+
+
+def test_line_ranges_of_a_file_that_changed_are_quarantined(tmp_path: Path) -> None:
+    """Lines a run found that are gone or moved when a worker reads them become one
+    quarantined record naming them, not wrong pages or a crash."""
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in MIXED))
+    [batch] = iter_batches([detect_input(path)], 100)
+    path.write_bytes(b"".join(line + b"\n" for line in MIXED[:3]))  # truncated
+    [(kind, rec)] = list(expand_records(batch.records))
+    assert kind == "quarantine" and "input changed during the run: lines 1-9" in rec["reason"]
+    path.write_bytes(b"\n" * (batch.records[0][1].end))  # same size, other lines
+    [(kind, rec)] = list(expand_records(batch.records))
+    assert kind == "quarantine" and "input changed" in rec["reason"]
+    path.unlink()
+    [(kind, rec)] = list(expand_records(batch.records))
+    assert kind == "quarantine" and rec["reason"].startswith("unreadable input: lines 1-9")
 
 
 # Lines the fast parser (orjson) refuses and the standard library reads or explains.
