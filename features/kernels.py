@@ -832,7 +832,7 @@ def _paragraph(data, a, b, classes, k, para_hash, para_start, para_end, para_cha
 
 
 @cache
-def _packed_classes() -> np.ndarray:
+def packed_classes() -> np.ndarray:
     """Per character class of ``unicode_table``: 1 in bits 0, 16, 32 and 48 when a character of
     the class is a letter, an upper-case letter, a digit, a number or white space (the
     ``CHAR_COLUMNS`` after the first), so one addition counts all four."""
@@ -845,7 +845,7 @@ def _packed_classes() -> np.ndarray:
 
 @njit(cache=True)
 def _text_counts(data, offsets, classes, packed):
-    """Per page: CHAR_COLUMNS, then PARAGRAPH_COLUMNS. ``packed`` is ``_packed_classes``."""
+    """Per page: CHAR_COLUMNS, then PARAGRAPH_COLUMNS. ``packed`` is ``packed_classes``."""
     n = offsets.size - 1
     out = np.zeros((n, 9), dtype=np.int64)
     # Per paragraph of a page: hash, byte range, characters. A paragraph takes a byte and a
@@ -862,7 +862,7 @@ def _text_counts(data, offsets, classes, packed):
     for r in range(n):
         i, end = offsets[r], offsets[r + 1]
         chars = letters = upper = digits = number_or_space = 0
-        acc = np.int64(0)  # four 16-bit counts (``_packed_classes``), emptied every 2**15 chars
+        acc = np.int64(0)  # four 16-bit counts (``packed_classes``), emptied every 2**15 chars
         n_para = 0
         start = i
         # Breaks: U+2029, and a "\n" after a "\n" and only [ \t\r\f\v]: the text between two
@@ -936,7 +936,7 @@ def text_counts(text: pl.Series) -> np.ndarray:
     paragraphs and of the duplicates)."""
     classes, _ = load_table()
     data, offsets = string_buffers(text)
-    return _text_counts(data, offsets, classes, _packed_classes())
+    return _text_counts(data, offsets, classes, packed_classes())
 
 
 @njit(cache=True)
