@@ -40,6 +40,9 @@ fi
 echo "== corpus: $pages pages, html share $html_share"
 "$py" bench/build_corpus.py --pages "$pages" --html-share "$html_share" --out "$work/corpus"
 text="$work/corpus/text.jsonl"
+# The corpus was just written: without this its dirty pages are flushed to disk during the
+# first timed run, whose system time then grows by seconds.
+sync
 
 echo "== pagescore"
 if [ -x .venv/bin/pagescore ]; then

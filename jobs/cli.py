@@ -49,7 +49,8 @@ def nightly(
     model: Annotated[str | None, typer.Option("--model", help="Model version (default: the "
                                               "registry's champion)")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes; 0 = one per CPU core")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Records per batch (unit of resume)")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Records per batch, lines of a plain JSONL "
+                                            "file (the unit of resume)")] = 1000,
     wait: Annotated[bool, typer.Option("--wait", help="Queue behind another run of the same "
                                        "partition instead of failing with exit 4")] = False,
     engine: Annotated[str, typer.Option(help="local (process pool) or ray (Ray Data)")] = "local",
