@@ -97,12 +97,14 @@ def pull_batches(_seed: dict[str, Any], queue: Any) -> Iterator[dict[str, list[A
 def run_batches_on_ray(cfg: NightlyConfig, inputs: list[Input], staging: Staging,
                        registry: Path | None,
                        on_progress: Callable[[int, int], None] | None,
-                       model: ModelRef | None = None) -> BatchLog:
+                       model: ModelRef | None = None,
+                       read_paths: dict[Path, str] | None = None) -> BatchLog:
     """Run every batch not yet in ``staging`` on Ray; return the log of their metas and of
     the driver's reading and appending.
 
     ``model`` is the model the driver verified; without it the model is resolved again from
     the registry, and the workers refuse any file whose hash differs from that resolution.
+    ``read_paths``: as for ``iter_batches``; the driver reads the lines (``Batch.read``).
     """
     if cfg.ray_address and cfg.ray_address.startswith("ray://"):
         # Ray Data's executor needs a driver with its own core worker, which a Ray Client
@@ -116,7 +118,7 @@ def run_batches_on_ray(cfg: NightlyConfig, inputs: list[Input], staging: Staging
 
     # Skip the finished prefix before starting Ray: resuming a run that only lacked its
     # commit then costs no cluster start (about 4 s and 1.4 GB for a local Ray).
-    batches = log.timed(iter_batches(inputs, cfg.batch_size))
+    batches = log.timed(iter_batches(inputs, cfg.batch_size, read_paths))
     first = next(batches, None)
     while first is not None and staging.is_done(first.index):
         log.add(skipped_meta(staging, first.index))

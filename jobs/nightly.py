@@ -30,6 +30,7 @@ from jobs.readers import (
     Input,
     Record,
     detect_input,
+    held_open,
     is_plain_jsonl,
     jsonl_line_ranges,
     read_input,
@@ -120,17 +121,22 @@ def input_size(path: Path) -> int:
     return path.stat().st_size
 
 
-def iter_batches(inputs: list[Input], batch_size: int) -> Iterator[Batch]:
+def iter_batches(inputs: list[Input], batch_size: int,
+                 read_paths: dict[Path, str] | None = None) -> Iterator[Batch]:
     """Deterministic batches of ``batch_size`` units in input order. A unit is a record (it
     becomes one page or one quarantined record) or, in a plain JSONL file, a line: such a file
     is cut into ``LineRange``s the workers read and parse themselves, so a batch of it holds
-    ``batch_size`` lines, blank ones included (``jobs.readers.jsonl_line_ranges``)."""
+    ``batch_size`` lines, blank ones included (``jobs.readers.jsonl_line_ranges``, which
+    reads such a file at its ``read_paths`` entry if it has one: ``jobs.readers.held_open``)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     records: list[Record] = []
     filled = 0  # units in ``records``
     index = 0
     for inp in inputs:
         if is_plain_jsonl(inp):
-            units = jsonl_line_ranges(inp, chain([batch_size - filled], repeat(batch_size)))
+            units = jsonl_line_ranges(inp, chain([batch_size - filled], repeat(batch_size)),
+                                      (read_paths or {}).get(inp.path))
         else:
             units = read_input(inp, defer_json=True)
         for record in units:
@@ -172,7 +178,8 @@ def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | No
         staging = Staging(cfg.out, cfg.date, run_key)
         resumed = staging.prepare()
         try:
-            log = _drive(cfg, inputs, staging, model, registry, on_progress)
+            with held_open(inputs) as read_paths:
+                log = _drive(cfg, inputs, staging, model, registry, on_progress, read_paths)
             run = _run_json(cfg, input_meta, model, staging, log, resumed, run_key, started,
                             hash_s)
             t_commit = time.perf_counter()
@@ -187,16 +194,17 @@ def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | No
 
 
 def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, model: ModelRef,
-           registry: Path | None, on_progress: Callable[[int, int], None] | None
-           ) -> BatchLog:
+           registry: Path | None, on_progress: Callable[[int, int], None] | None,
+           read_paths: dict[Path, str]) -> BatchLog:
     if cfg.engine == "ray":
         from jobs.engine_ray import run_batches_on_ray
 
-        return run_batches_on_ray(cfg, inputs, staging, registry, on_progress, model=model)
+        return run_batches_on_ray(cfg, inputs, staging, registry, on_progress, model=model,
+                                  read_paths=read_paths)
     workers = cfg.workers or os.cpu_count() or 1
     staging_args = (staging.out, staging.date, staging.run_key)
     log = BatchLog(on_progress, staging.append_finished)
-    batches = log.timed(iter_batches(inputs, cfg.batch_size))
+    batches = log.timed(iter_batches(inputs, cfg.batch_size, read_paths))
     if workers == 1:
         init_worker(model.version, str(registry) if registry else None)
         for batch in batches:

@@ -15,6 +15,7 @@ import os
 import stat
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -129,16 +130,46 @@ def is_plain_jsonl(inp: Input) -> bool:
 LINE_SCAN_BYTES = 8 << 20  # read at a time while looking for newlines
 
 
-def jsonl_line_ranges(inp: Input, sizes: Iterator[int]) -> Iterator[Record]:
+@contextmanager
+def held_open(inputs: list[Input]) -> Iterator[dict[Path, str]]:
+    """Hold every plain JSONL input open while the block runs; map each to a path that reaches
+    the open file (``/proc/PID/fd/N``) for ``jsonl_line_ranges``' ``read_path``.
+
+    Workers read their lines through it, so an input deleted or renamed over during the run is
+    still read whole, as when the driver read every line through one open file. Where there is
+    no ``/proc/PID/fd`` (not Linux), an input's own path (an empty mapping); an input that
+    cannot be opened is left to the reader, which quarantines it with the reason."""
+    paths: dict[Path, str] = {}
+    fds: list[int] = []
+    proc_fd = Path(f"/proc/{os.getpid()}/fd")
+    try:
+        if proc_fd.is_dir():
+            for inp in inputs:
+                if is_plain_jsonl(inp) and inp.path not in paths:
+                    try:
+                        fd = os.open(inp.path, os.O_RDONLY | os.O_CLOEXEC)
+                    except OSError:
+                        continue
+                    fds.append(fd)
+                    paths[inp.path] = str(proc_fd / str(fd))
+        yield paths
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def jsonl_line_ranges(inp: Input, sizes: Iterator[int],
+                      read_path: str | None = None) -> Iterator[Record]:
     """``("lines", LineRange)`` records that cut a plain JSONL file into runs of lines, the
     k-th run with the k-th number of ``sizes`` (an endless iterator) lines, the last one
     maybe fewer; a quarantined record if the file cannot be read. Together they hold every
-    line once.
+    line once. The file is read, here and by the workers, at ``read_path`` (``held_open``)
+    if given, else at its own path.
 
     Only newlines are looked for (``bytes.count``, and ``bytes.find`` in the chunk where a run
     ends): reading a line, checking its size and skipping blank ones is ``read_line_range``'s
     work, done by the process that parses the lines."""
-    source, path = inp.source, str(inp.path)
+    source, path = inp.source, read_path or str(inp.path)
     start, lineno, have, want = 0, 1, 0, next(sizes)  # the run being cut
     size, last = 0, b"\n"  # bytes read; the last of them
     try:
@@ -164,7 +195,8 @@ def jsonl_line_ranges(inp: Input, sizes: Iterator[int]) -> Iterator[Record]:
 
 # A run of lines longer than this is read line by line, as a compressed file is: a single
 # huge line (a broken export) then costs MAX_PAGE_BYTES of memory, not its whole length.
-RANGE_READ_BYTES = 256 << 20
+# A batch of 1,000 crawl texts is about 5 MB, of 1,000 raw HTML pages about 150 MB.
+RANGE_READ_BYTES = 64 << 20
 
 
 def read_line_range(rng: LineRange) -> Iterator[Record]:
@@ -172,13 +204,21 @@ def read_line_range(rng: LineRange) -> Iterator[Record]:
     the same lines (a ``"json"`` record per non-blank line, a quarantined one per line over
     ``MAX_PAGE_BYTES``), or a quarantined record for lines that cannot be read or moved."""
     lines = f"lines {rng.first_lineno}-{rng.first_lineno + rng.n_lines - 1}"
+    changed = _quarantine(rng.source, None, "", f"input changed during the run: {lines} are "
+                          "no longer where they were")
     try:
         with open(rng.path, "rb") as fh:
-            fh.seek(rng.start)
             if rng.end - rng.start > RANGE_READ_BYTES:
+                if os.fstat(fh.fileno()).st_size < rng.end:
+                    yield changed
+                    return
+                fh.seek(rng.start)
                 yield from _jsonl_records(fh, rng.source, True, rng.first_lineno - 1,
                                           rng.n_lines)
+                if fh.tell() != rng.end:  # its lines moved while they were read
+                    yield changed
                 return
+            fh.seek(rng.start)
             data = fh.read(rng.end - rng.start)
     except OSError as exc:
         yield _quarantine(rng.source, None, "", f"unreadable input: {lines}: "
@@ -186,8 +226,7 @@ def read_line_range(rng: LineRange) -> Iterator[Record]:
         return
     if (len(data) != rng.end - rng.start
             or data.count(b"\n") + (data[-1:] != b"\n") != rng.n_lines):
-        yield _quarantine(rng.source, None, "", f"input changed during the run: {lines} are "
-                          "no longer where they were")
+        yield changed
         return
     source, lineno, pos, size = rng.source, rng.first_lineno, 0, len(data)
     find = data.find

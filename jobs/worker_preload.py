@@ -21,14 +21,19 @@ from features.lines import line_automaton
 from features.unicode_table import load_table
 from models.tree_contributions import warm_up
 
-# Tables every batch reads, built once here (cached in their modules), not once per worker:
-# the phrase automaton alone is about 0.05 CPU s. None of them uses polars.
-load_table()
-packed_classes()
-line_automaton()
+
+def _prepare() -> None:
+    # Tables every batch reads, built once here (cached in their modules), not once per
+    # worker: the phrase automaton alone is about 0.05 CPU s. None of them uses polars.
+    load_table()
+    packed_classes()
+    line_automaton()
+    warm_up()
+
 
 try:
-    warm_up()
-except Exception as exc:  # the workers then compile on first use: slower, not wrong
-    print(f"pagescore: warming the scoring kernels failed ({type(exc).__name__}: {exc}); "
-          "workers compile them on first use", file=sys.stderr)
+    _prepare()
+except Exception as exc:  # the workers then do it on first use and report what fails there
+    # (an exception here would kill the fork server with nothing but "aborted" on the run)
+    print(f"pagescore: preparing the workers failed ({type(exc).__name__}: {exc}); each "
+          "worker prepares on first use", file=sys.stderr)

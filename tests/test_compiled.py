@@ -173,3 +173,24 @@ print(before, [len(k.signatures) for k in kernels], "lightgbm" in sys.modules)
                          cwd=REPO, timeout=300)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[1, 1] [1, 1] False"
+
+
+def test_fork_server_preload_that_fails_says_so_and_leaves_the_server_alive() -> None:
+    """An error while the fork server prepares (say, a phrase list that does not decode) is
+    reported and left to the workers: an exception there would end the fork server, and the
+    run would print only "aborted"."""
+    code = """
+import features.lines
+
+def broken():
+    raise UnicodeDecodeError("utf-8", b"\\\\xff", 0, 1, "invalid start byte")
+
+features.lines.line_automaton = broken
+import jobs.worker_preload
+print("imported")
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "imported"
+    assert "preparing the workers failed (UnicodeDecodeError" in res.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 from pathlib import Path
 
@@ -13,7 +14,14 @@ import zstandard
 
 from jobs import readers
 from jobs.nightly import iter_batches
-from jobs.readers import InputError, detect_input, expand_records, read_input, resolve_record
+from jobs.readers import (
+    InputError,
+    detect_input,
+    expand_records,
+    held_open,
+    read_input,
+    resolve_record,
+)
 from jobs.worker import Batch
 
 
@@ -119,21 +127,62 @@ def test_batches_of_line_ranges_read_as_the_lines_themselves(
     assert records > 500  # not vacuous
 
 
-def test_line_ranges_of_a_file_that_changed_are_quarantined(tmp_path: Path) -> None:
+@pytest.mark.parametrize("range_read_bytes", [1 << 30, 1])  # read whole, line by line
+def test_line_ranges_of_a_file_that_changed_are_quarantined(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, range_read_bytes: int) -> None:
     """Lines a run found that are gone or moved when a worker reads them become one
     quarantined record naming them, not wrong pages or a crash."""
+    monkeypatch.setattr(readers, "RANGE_READ_BYTES", range_read_bytes)
     path = tmp_path / "in.jsonl"
     path.write_bytes(b"".join(line + b"\n" for line in MIXED))
     [batch] = iter_batches([detect_input(path)], 100)
     path.write_bytes(b"".join(line + b"\n" for line in MIXED[:3]))  # truncated
     [(kind, rec)] = list(expand_records(batch.records))
     assert kind == "quarantine" and "input changed during the run: lines 1-9" in rec["reason"]
+    path.write_bytes(b"".join(line + b"\n" for line in MIXED[:3]) + b"x" * 1000)  # moved
+    *_, (kind, rec) = list(expand_records(batch.records))
+    assert kind == "quarantine" and "input changed" in rec["reason"]
     path.write_bytes(b"\n" * (batch.records[0][1].end))  # same size, other lines
     [(kind, rec)] = list(expand_records(batch.records))
     assert kind == "quarantine" and "input changed" in rec["reason"]
     path.unlink()
     [(kind, rec)] = list(expand_records(batch.records))
     assert kind == "quarantine" and rec["reason"].startswith("unreadable input: lines 1-9")
+
+
+def test_an_input_deleted_or_replaced_mid_run_is_still_read_whole(tmp_path: Path) -> None:
+    """The driver holds each JSONL input open for the run (``held_open``) and the workers read
+    their lines through it: deleting the file or renaming another over it after the batches
+    were cut loses nothing, as when the driver read every line itself."""
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in MIXED))
+    inp = detect_input(path)
+    line_by_line = list(read_input(inp, defer_json=True))
+    for change in ("delete", "replace"):
+        with held_open([inp]) as read_paths:
+            batches = list(iter_batches([inp], 2, read_paths))
+            if change == "delete":
+                path.unlink()
+            else:
+                other = tmp_path / "other.jsonl"
+                other.write_bytes(b'{"id": "other", "text": "t"}\n')
+                os.replace(other, path)
+            got = [r for b in batches for r in expand_records(b.records)]
+        assert [(k, p[1], p[2]) for k, p in got] == [(k, p[1], p[2]) for k, p in line_by_line]
+        path.write_bytes(b"".join(line + b"\n" for line in MIXED))
+    # Without held_open (the paths themselves) the deleted lines are quarantined, not lost
+    # silently.
+    batches = list(iter_batches([inp], 100))
+    path.unlink()
+    [(kind, rec)] = list(expand_records(batches[0].records))
+    assert kind == "quarantine" and rec["reason"].startswith("unreadable input: lines 1-9")
+
+
+def test_batch_size_below_one_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"id": "a", "text": "t"}\n')
+    with pytest.raises(ValueError, match="batch_size"):
+        next(iter_batches([detect_input(path)], 0))
 
 
 # Lines the fast parser (orjson) refuses and the standard library reads or explains.
