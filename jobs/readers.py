@@ -228,19 +228,8 @@ def read_line_range(rng: LineRange) -> Iterator[Record]:
             or data.count(b"\n") + (data[-1:] != b"\n") != rng.n_lines):
         yield changed
         return
-    source, lineno, pos, size = rng.source, rng.first_lineno, 0, len(data)
-    find = data.find
-    while pos < size:
-        end = find(b"\n", pos) + 1 or size
-        if end - pos - (data[end - 1] == 10) > MAX_PAGE_BYTES:
-            yield _quarantine(source, None, data[pos:pos + MAX_PAGE_BYTES + 1],
-                              f"line {lineno}: record larger than {MAX_PAGE_BYTES // 2**20} MiB")
-        else:
-            line = data[pos:end]
-            if not line.isspace():  # a blank line (bytes.strip() would copy every line)
-                yield "json", (source, lineno, line)
-        pos = end
-        lineno += 1
+    yield from _jsonl_records(io.BytesIO(data), rng.source, True, rng.first_lineno - 1,
+                              rng.n_lines)
 
 
 def expand_records(records: list[Record]) -> Iterator[Record]:
@@ -371,7 +360,7 @@ def _jsonl_records(fh: BinaryIO, source: str, defer_json: bool, lineno: int = 0,
                               f"{MAX_PAGE_BYTES // 2**20} MiB")
             _skip_rest_of_line(fh)
             continue
-        if not line.strip():
+        if line.isspace():  # a blank line (not line.strip(), which copies every line)
             continue
         if defer_json:
             yield "json", (source, lineno, line)
