@@ -40,8 +40,8 @@ fi
 echo "== corpus: $pages pages, html share $html_share"
 "$py" bench/build_corpus.py --pages "$pages" --html-share "$html_share" --out "$work/corpus"
 text="$work/corpus/text.jsonl"
-# The corpus was just written: without this its dirty pages are flushed to disk during the
-# first timed run, whose system time then grows by seconds.
+# The corpus was just written: flush it to disk now, so that writing it back cannot overlap
+# (and add system time to) the timed runs.
 sync
 
 echo "== pagescore"

@@ -365,9 +365,7 @@ class TableAppender:
         self.target = target
         self._writer: Any = None
         self._schema: Any = None
-        self._held: list[Any] = []
-        self._held_rows = 0
-        self._held_bytes = 0
+        self._held: list[Any] = []  # parts not written yet
 
     def append(self, part: Path) -> None:
         import pyarrow as pa
@@ -382,9 +380,8 @@ class TableAppender:
         if table.num_rows == 0:
             return
         self._held.append(table)
-        self._held_rows += table.num_rows
-        self._held_bytes += table.nbytes
-        if self._held_rows >= self.ROW_GROUP_ROWS or self._held_bytes >= self.ROW_GROUP_BYTES:
+        if (sum(t.num_rows for t in self._held) >= self.ROW_GROUP_ROWS
+                or sum(t.nbytes for t in self._held) >= self.ROW_GROUP_BYTES):
             self._write_held()
 
     def _write_held(self) -> None:
@@ -400,7 +397,7 @@ class TableAppender:
                                             write_statistics=small, use_dictionary=small)
         schema = self._writer.schema
         table = pa.concat_tables([t.cast(schema) for t in self._held])
-        self._held, self._held_rows, self._held_bytes = [], 0, 0
+        self._held = []
         self._writer.write_table(table, row_group_size=table.num_rows)
 
     def close(self) -> None:
@@ -416,7 +413,7 @@ class TableAppender:
 
     def abandon(self) -> None:
         """Let go of a file that will be deleted (after a failure, e.g. a full disk)."""
-        self._held, self._held_rows, self._held_bytes = [], 0, 0
+        self._held = []
         writer, self._writer = self._writer, None
         if writer is not None:
             with suppress(Exception):
