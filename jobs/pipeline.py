@@ -75,16 +75,22 @@ def extract_pages(pages: list[dict[str, Any]]) -> tuple[pl.DataFrame, list[dict[
 def _text_pages(pages: list[dict[str, Any]]) -> pl.DataFrame:
     """``extract_pages`` of pages without HTML (a text crawl), column by column: what
     ``extract_record`` gives such a page is its text, no title and the plain-text defaults."""
-    text = pl.Series("text", [p["text"] or "" for p in pages], dtype=pl.String)
-    frame = pl.DataFrame({
-        "page_id": [p["page_id"] for p in pages],
-        "url": [p["url"] for p in pages],
-        "source": [p["source"] for p in pages],
-        "content_hash": text_hashes(text),
-    }, schema={name: EXTRACTED_SCHEMA[name] for name in ("page_id", "url", "source",
-                                                           "content_hash")})
+    return text_pages_frame(
+        [p["page_id"] for p in pages], [p["url"] for p in pages],
+        [p["source"] for p in pages],
+        pl.Series("text", [p["text"] or "" for p in pages], dtype=pl.String))
+
+
+def text_pages_frame(page_id: Any, url: Any, source: Any, text: Any) -> pl.DataFrame:
+    """The extracted frame (``EXTRACTED_SCHEMA``) of text pages given as columns (lists,
+    pyarrow arrays or polars series; ``text`` without nulls)."""
+    frame = pl.DataFrame({"page_id": page_id, "url": url, "source": source},
+                         schema={name: EXTRACTED_SCHEMA[name]
+                                 for name in ("page_id", "url", "source")})
+    text = pl.Series("text", text, dtype=pl.String)
     plain = extract_record("", None)
     return frame.with_columns(
+        pl.Series("content_hash", text_hashes(text), dtype=pl.String),
         pl.lit(plain.title, pl.String).alias("title"),
         pl.lit(False).alias("is_html"),
         text,
@@ -99,6 +105,13 @@ def process_batch(pages: list[dict[str, Any]], quarantined: list[dict[str, Any]]
     """Return ``scores``, ``texts``, ``quarantine`` frames and stage ``timings`` (seconds)."""
     t0 = time.perf_counter()
     extracted, failed = extract_pages(pages)
+    return score_extracted(extracted, quarantined + failed, loaded, time.perf_counter() - t0)
+
+
+def score_extracted(extracted: pl.DataFrame, quarantined: list[dict[str, Any]],
+                    loaded: LoadedModel, extract_s: float) -> dict[str, Any]:
+    """``process_batch`` from the extracted frame on (``extract_s``: the time extracting
+    took)."""
     t1 = time.perf_counter()
     feats, lines = marked_features(extracted)
     t2 = time.perf_counter()
@@ -110,12 +123,12 @@ def process_batch(pages: list[dict[str, Any]], quarantined: list[dict[str, Any]]
         how="horizontal",
     ).drop("title", "is_html")
     texts = extracted.select("page_id", "source", "title", "text", "is_html")
-    quarantine = pl.DataFrame(quarantined + failed, schema=QUARANTINE_SCHEMA)
+    quarantine = pl.DataFrame(quarantined, schema=QUARANTINE_SCHEMA)
     return {
         "scores": scores,
         "texts": texts,
         "quarantine": quarantine,
-        "timings": {"extract": t1 - t0, "features": t2 - t1, "score": t3 - t2},
+        "timings": {"extract": extract_s, "features": t2 - t1, "score": t3 - t2},
     }
 
 

@@ -203,33 +203,56 @@ def read_line_range(rng: LineRange) -> Iterator[Record]:
     """The records of a ``LineRange``: what ``_read_jsonl(..., defer_json=True)`` gives for
     the same lines (a ``"json"`` record per non-blank line, a quarantined one per line over
     ``MAX_PAGE_BYTES``), or a quarantined record for lines that cannot be read or moved."""
-    lines = f"lines {rng.first_lineno}-{rng.first_lineno + rng.n_lines - 1}"
-    changed = _quarantine(rng.source, None, "", f"input changed during the run: {lines} are "
-                          "no longer where they were")
-    try:
-        with open(rng.path, "rb") as fh:
-            if rng.end - rng.start > RANGE_READ_BYTES:
-                if os.fstat(fh.fileno()).st_size < rng.end:
-                    yield changed
-                    return
-                fh.seek(rng.start)
-                yield from _jsonl_records(fh, rng.source, True, rng.first_lineno - 1,
-                                          rng.n_lines)
-                if fh.tell() != rng.end:  # its lines moved while they were read
-                    yield changed
-                return
-            fh.seek(rng.start)
-            data = fh.read(rng.end - rng.start)
-    except OSError as exc:
-        yield _quarantine(rng.source, None, "", f"unreadable input: {lines}: "
-                          f"{type(exc).__name__}: {exc}")
+    if rng.end - rng.start > RANGE_READ_BYTES:
+        yield from _read_long_line_range(rng)
         return
-    if (len(data) != rng.end - rng.start
-            or data.count(b"\n") + (data[-1:] != b"\n") != rng.n_lines):
-        yield changed
+    data = line_range_bytes(rng)
+    if not isinstance(data, bytes):
+        yield data
         return
     yield from _jsonl_records(io.BytesIO(data), rng.source, True, rng.first_lineno - 1,
                               rng.n_lines)
+
+
+def line_range_bytes(rng: LineRange) -> bytes | Record:
+    """The bytes of a ``LineRange`` (at most ``RANGE_READ_BYTES``), or the quarantined record
+    of lines that cannot be read or are no longer where they were."""
+    try:
+        with open(rng.path, "rb") as fh:
+            fh.seek(rng.start)
+            data = fh.read(rng.end - rng.start)
+    except OSError as exc:
+        return _quarantine(rng.source, None, "", f"unreadable input: {_lines(rng)}: "
+                           f"{type(exc).__name__}: {exc}")
+    if (len(data) != rng.end - rng.start
+            or data.count(b"\n") + (data[-1:] != b"\n") != rng.n_lines):
+        return _moved(rng)
+    return data
+
+
+def _read_long_line_range(rng: LineRange) -> Iterator[Record]:
+    """``read_line_range`` of a range over ``RANGE_READ_BYTES``, read line by line."""
+    try:
+        with open(rng.path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size < rng.end:
+                yield _moved(rng)
+                return
+            fh.seek(rng.start)
+            yield from _jsonl_records(fh, rng.source, True, rng.first_lineno - 1, rng.n_lines)
+            if fh.tell() != rng.end:  # its lines moved while they were read
+                yield _moved(rng)
+    except OSError as exc:
+        yield _quarantine(rng.source, None, "", f"unreadable input: {_lines(rng)}: "
+                          f"{type(exc).__name__}: {exc}")
+
+
+def _lines(rng: LineRange) -> str:
+    return f"lines {rng.first_lineno}-{rng.first_lineno + rng.n_lines - 1}"
+
+
+def _moved(rng: LineRange) -> Record:
+    return _quarantine(rng.source, None, "", f"input changed during the run: {_lines(rng)} "
+                       "are no longer where they were")
 
 
 def expand_records(records: list[Record]) -> Iterator[Record]:

@@ -50,6 +50,38 @@ class Batch:
         see the driver's files (Ray on a cluster)."""
         return Batch(self.index, list(expand_records(self.records)))
 
+    def text_columns(self) -> dict[str, Any] | None:
+        """The batch's pages as columns (``jobs.pipeline.text_pages_frame``'s arguments)
+        when it is all lines of JSONL files and every one of them is a plain text record
+        (``jobs.jsonl_scan``); else None, and ``resolved`` reads it."""
+        from jobs import readers
+        from jobs.jsonl_scan import scan_text_records
+
+        parts = []
+        for kind, rng in self.records:
+            if kind != "lines" or rng.end - rng.start > readers.RANGE_READ_BYTES:
+                return None
+            data = readers.line_range_bytes(rng)
+            if not isinstance(data, bytes):
+                return None
+            scanned = scan_text_records(data, rng.n_lines, rng.source, rng.first_lineno,
+                                        readers.MAX_PAGE_BYTES)
+            if scanned is None:
+                return None
+            parts.append((rng.source, scanned))
+        if not parts:
+            return None
+        if len(parts) == 1:
+            source, only = parts[0]
+            return {"page_id": only.page_id, "url": only.url,
+                    "source": [source] * len(only.page_id), "text": only.text}
+        import pyarrow as pa
+
+        return {"page_id": [p for _, s in parts for p in s.page_id],
+                "url": pa.concat_arrays([s.url for _, s in parts]),
+                "source": [src for src, s in parts for _ in s.page_id],
+                "text": pa.concat_arrays([s.text for _, s in parts])}
+
     def resolved(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(pages, quarantined records), each in input order."""
         pages: list[dict[str, Any]] = []
@@ -76,14 +108,21 @@ def init_worker(model_version: str | None, registry: str | None,
 
 def run_batch(staging_args: tuple[Path, str, str], batch: Batch) -> dict[str, Any]:
     """Score one batch with the worker's model and write its part; return the batch meta."""
-    from jobs.pipeline import process_batch
+    from jobs.pipeline import process_batch, score_extracted, text_pages_frame
 
     staging = Staging(*staging_args)
     loaded = _MODEL["model"]
     t = time.perf_counter()
-    pages, quarantined = batch.resolved()
-    parse_s = time.perf_counter() - t
-    result = process_batch(pages, quarantined, loaded)
+    columns = batch.text_columns()
+    if columns is not None:
+        parse_s = time.perf_counter() - t
+        t = time.perf_counter()
+        extracted = text_pages_frame(**columns)
+        result = score_extracted(extracted, [], loaded, time.perf_counter() - t)
+    else:
+        pages, quarantined = batch.resolved()
+        parse_s = time.perf_counter() - t
+        result = process_batch(pages, quarantined, loaded)
     thresholds = loaded.model.thresholds
     meta = {"index": batch.index, "pages": result["scores"].height,
             "quarantined": result["quarantine"].height,

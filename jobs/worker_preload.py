@@ -19,6 +19,7 @@ import models.compiled  # noqa: F401
 from features.kernels import packed_classes
 from features.lines import line_automaton
 from features.unicode_table import load_table
+from jobs.jsonl_scan import warm_up as warm_up_jsonl_scan
 from models.tree_contributions import warm_up
 
 
@@ -29,6 +30,7 @@ def _prepare() -> None:
     packed_classes()
     line_automaton()
     warm_up()
+    warm_up_jsonl_scan()
 
 
 try:
