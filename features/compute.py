@@ -57,9 +57,10 @@ def marked_features(pages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         word_features(per_page),
         char_features(base, counts),
     ]
-    out = base.select("_row")
-    for part in parts:
-        out = out.join(part, on="_row", how="left", maintain_order="left")
+    # Every part has one row per page, in ``_row`` order (nulls where a page has no lines,
+    # paragraphs or words): side by side, not joined.
+    out = pl.concat([base.select("_row"), *(part.drop("_row") for part in parts)],
+                    how="horizontal")
     out = out.with_columns(
         (pages.get_column(c).cast(pl.Float64).fill_null(v) if c in pages.columns
          else pl.lit(v, pl.Float64)).alias(c)

@@ -110,36 +110,52 @@ def mark_lines(lines: pl.DataFrame, titles: pl.DataFrame) -> tuple[pl.DataFrame,
 
 
 def line_features(lines: pl.DataFrame, head_hits: pl.DataFrame) -> pl.DataFrame:
-    """Aggregate marked lines to one row per page (pages without lines are filled later)."""
-    n = pl.len()
-    chars = pl.col("nchars").sum()
-    in_head = pl.col("nb_idx") < HEAD_LINES
-    agg = lines.group_by("_row").agg(
-        (pl.col("is_dup").sum() / n).alias("dup_line_frac"),
-        (pl.col("nchars").filter(pl.col("is_dup")).sum() / chars).alias("dup_line_char_frac"),
-        (pl.col("is_error").sum() / n).alias("error_line_share"),
-        (pl.col("is_error") & in_head).any().alias("_error_head"),
-        (pl.col("is_wall").sum() / n).alias("wall_line_share"),
-        (pl.col("is_wall") & in_head).any().alias("_wall_head"),
-        (pl.col("is_promo").sum() / n).alias("promo_line_share"),
-        (pl.col("is_boiler").sum() / n).alias("boilerplate_line_share"),
-        (pl.col("nchars").filter(pl.col("is_boiler")).sum() / chars).alias(
-            "boilerplate_char_share"
-        ),
-        (pl.col("starts_bullet").sum() / n).alias("bullet_line_frac"),
-        (pl.col("ends_ellipsis").sum() / n).alias("ellipsis_line_frac"),
-        (pl.col("ends_terminal").sum() / n).alias("terminal_punct_line_frac"),
-        ((pl.col("nchars") <= SHORT_LINE_CHARS).sum() / n).alias("short_line_frac"),
-        (pl.col("nchars").filter(pl.col("ends_terminal") & (pl.col("nwords") >= PROSE_MIN_WORDS))
-         .sum() / chars).alias("prose_char_share"),
-        n.alias("_nonblank_lines"),
-    )
-    agg = head_hits.join(agg, on="_row", how="left")
-    return agg.with_columns(
-        (pl.col("_error_head").fill_null(False) | pl.col("title_error"))
-        .cast(pl.Float64)
-        .alias("error_in_head"),
-        (pl.col("_wall_head").fill_null(False) | pl.col("title_wall"))
-        .cast(pl.Float64)
-        .alias("wall_in_head"),
-    ).drop("_error_head", "_wall_head", "title_error", "title_wall")
+    """Aggregate marked lines to one row per page of ``head_hits``, in its order (nulls for a
+    page without lines): per-page sums of the line columns by ``np.bincount`` (exact: counts
+    far below 2**53), divided as polars divides them."""
+    pages = head_hits.get_column("_row").to_numpy()
+    row = lines.get_column("_row").to_numpy()
+    size = max(int(pages.max(initial=0)), int(row.max(initial=0))) + 1
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(row[mask], minlength=size)[pages]
+
+    def chars_where(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(row[mask], weights=nchars[mask], minlength=size)[pages]
+
+    col = {c: lines.get_column(c).to_numpy() for c in (
+        "nchars", "nwords", "nb_idx", "is_dup", "is_error", "is_wall", "is_promo", "is_boiler",
+        "starts_bullet", "ends_ellipsis", "ends_terminal")}
+    nchars = col["nchars"]
+    n = np.bincount(row, minlength=size)[pages]
+    every = np.ones(row.size, dtype=bool)
+    chars = chars_where(every)
+    in_head = col["nb_idx"] < HEAD_LINES
+    prose = col["ends_terminal"] & (col["nwords"] >= PROSE_MIN_WORDS)
+    with np.errstate(invalid="ignore"):  # 0 / 0 for a page without lines: null below
+        per_line = {
+            "dup_line_frac": count(col["is_dup"]) / n,
+            "dup_line_char_frac": chars_where(col["is_dup"]) / chars,
+            "error_line_share": count(col["is_error"]) / n,
+            "wall_line_share": count(col["is_wall"]) / n,
+            "promo_line_share": count(col["is_promo"]) / n,
+            "boilerplate_line_share": count(col["is_boiler"]) / n,
+            "boilerplate_char_share": chars_where(col["is_boiler"]) / chars,
+            "bullet_line_frac": count(col["starts_bullet"]) / n,
+            "ellipsis_line_frac": count(col["ends_ellipsis"]) / n,
+            "terminal_punct_line_frac": count(col["ends_terminal"]) / n,
+            "short_line_frac": count(nchars <= SHORT_LINE_CHARS) / n,
+            "prose_char_share": chars_where(prose) / chars,
+        }
+    error_head = count(col["is_error"] & in_head) > 0
+    wall_head = count(col["is_wall"] & in_head) > 0
+    return pl.DataFrame({
+        "_row": head_hits.get_column("_row"),
+        **{name: pl.Series(name, values, nan_to_null=True) for name, values in per_line.items()},
+        "_nonblank_lines": pl.Series("_nonblank_lines", n, dtype=pl.UInt32).set(
+            pl.Series(n == 0), None),
+        "error_in_head": pl.Series(error_head | head_hits.get_column("title_error").to_numpy())
+        .cast(pl.Float64),
+        "wall_in_head": pl.Series(wall_head | head_hits.get_column("title_wall").to_numpy())
+        .cast(pl.Float64),
+    })

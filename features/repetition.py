@@ -28,13 +28,15 @@ NGRAM_WORD_CAP = 100_000
 
 
 def paragraph_features(base: pl.DataFrame, counts: np.ndarray) -> pl.DataFrame:
-    """``dup_para_frac`` and ``dup_para_char_frac`` of the pages of ``base`` (``_row``) that
-    have paragraphs; ``counts``: ``features.kernels.text_counts`` of its text."""
+    """``dup_para_frac`` and ``dup_para_char_frac`` of each page of ``base`` (``_row``), in its
+    order; null for a page without paragraphs. ``counts``: ``features.kernels.text_counts`` of
+    its text."""
     from features.kernels import CHAR_COLUMNS, PARAGRAPH_COLUMNS  # kernels reads TOP_NGRAMS
 
     n, dup, chars, dup_chars = (pl.col(c) for c in PARAGRAPH_COLUMNS)
+    has = pl.when(n > 0)
     return pl.DataFrame(
         {"_row": base.get_column("_row"),
          **{c: counts[:, len(CHAR_COLUMNS) + k] for k, c in enumerate(PARAGRAPH_COLUMNS)}},
-    ).filter(n > 0).select(
-        "_row", (dup / n).alias("dup_para_frac"), (dup_chars / chars).alias("dup_para_char_frac"))
+    ).select("_row", has.then(dup / n).alias("dup_para_frac"),
+             has.then(dup_chars / chars).alias("dup_para_char_frac"))
