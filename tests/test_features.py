@@ -152,3 +152,33 @@ def test_word_count_reason_shows_words_not_logarithm() -> None:
 
     f = BY_NAME["log_word_count"]
     assert f.reason.format(value=f.describe_value(math.log10(1 + 12))) == "thin page: only 12 words"
+
+
+def test_url_chars_and_lorem_ipsum_by_their_definitions() -> None:
+    """``url_char_frac``: characters of ``https?://\\S+`` matches over characters (what
+    removing them takes away); ``has_lorem_or_braces``: a "{" or "lorem ipsum" in any ASCII
+    case (not other Unicode case variants)."""
+    import random
+
+    from features.chars import URL
+
+    rng = random.Random(7)
+    pieces = ["see https://x.org/a?b=1 and http://é.fr/ü", "http:/no", "lorem", " ipsum",
+              "LOREM IPSUM", "LoReM iPsUm", "lorem\u00a0ipsum", "\u0130psum", "{", "text ",
+              "\u212aelvin", "中文", "\n"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(400)]
+    texts += ["lorem ipsum", "LOREM IPSUM dolor", "lorem  ipsum", "LOREM \u0130PSUM", ""]
+    got = feats(*texts)
+    ref = pl.DataFrame({"text": texts}).select(
+        (pl.col("text").str.len_chars() - pl.col("text").str.replace_all(URL, "")
+         .str.len_chars()).alias("url"),
+        (pl.col("text").str.contains("{", literal=True)
+         | pl.col("text").str.contains_any(["lorem ipsum"], ascii_case_insensitive=True))
+        .alias("lorem"),
+        pl.col("text").str.len_chars().alias("chars"))
+    assert got["url_char_frac"] == [u / max(c, 1) for u, c in zip(ref["url"], ref["chars"],
+                                                                 strict=True)]
+    assert got["has_lorem_or_braces"] == [float(x) for x in ref["lorem"]]
+    assert 0 < sum(got["has_lorem_or_braces"]) < len(texts)
+    assert got["has_lorem_or_braces"][-5:] == [1.0, 1.0, 0.0, 0.0, 0.0]
+    assert sum(u > 0 for u in got["url_char_frac"]) > 50
