@@ -51,7 +51,10 @@ def nightly(
                                               "registry's champion)")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes; 0 = one per CPU core")] = 0,
     batch_size: Annotated[int, typer.Option(help="Records per batch, lines of a plain JSONL "
-                                            "file (the unit of resume)")] = 1000,
+                                            "file (the unit of resume)")] = 4000,
+    batch_mb: Annotated[int, typer.Option(help="A batch of plain JSONL lines also ends with "
+                                          "the line that reaches this many MiB (raw HTML "
+                                          "pages are large)")] = 20,
     wait: Annotated[bool, typer.Option("--wait", help="Queue behind another run of the same "
                                        "partition instead of failing with exit 4")] = False,
     engine: Annotated[str, typer.Option(help="local (process pool) or ray (Ray Data)")] = "local",
@@ -90,8 +93,10 @@ def nightly(
                     EXIT_USAGE)
     if batch_size < 1 or workers < 0:
         raise _fail("--batch-size must be >= 1 and --workers >= 0", EXIT_USAGE)
+    if batch_mb < 1:
+        raise _fail("--batch-mb must be >= 1", EXIT_USAGE)
     cfg = NightlyConfig(list(inputs), out, date, model, workers, batch_size, wait, engine,
-                        ray_address)
+                        ray_address, batch_mb << 20)
     try:
         if quiet:
             result = run_nightly(cfg)

@@ -503,12 +503,13 @@ def scan_text_records(data: bytes, n_lines: int, source: str, first_lineno: int,
     module's doc)."""
     import pyarrow as pa
 
-    if not _valid_utf8(data):  # Python reads a line as UTF-8, strictly, before the JSON
-        return None
     buf = np.frombuffer(data, dtype=np.uint8)
     (ok, line_idx, id_kind, url_kind, id_end, url_end, text_end, ids, urls,
      texts) = _scan(buf, n_lines, max_line, _NAMES, _NAME_ENDS, _TRUE, _FALSE, _NULL_WORD)
-    if not ok:
+    # Python reads a line as UTF-8, strictly, before the JSON; checked after the scan, which
+    # stops at the first line it does not take (an HTML record: the whole run goes the
+    # general way without this check).
+    if not ok or not _valid_utf8(data):
         return None
     n = line_idx.size
 

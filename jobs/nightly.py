@@ -38,7 +38,10 @@ from jobs.readers import (
 from jobs.worker import WORKER_ENV, WORKER_PRELOAD, Batch, init_worker, run_batch, skipped_meta
 from models.registry import ModelRef, verify_model
 
-DEFAULT_BATCH_SIZE = 1000
+DEFAULT_BATCH_SIZE = 4000
+# Lines of a plain JSONL file also end a batch when they reach this many bytes: 4,000 crawl
+# texts are about 20 MB, 4,000 raw HTML pages 600 MB, which a worker must not hold at once.
+DEFAULT_BATCH_BYTES = 20 << 20
 
 
 @dataclass
@@ -52,6 +55,7 @@ class NightlyConfig:
     wait_for_lock: bool = False
     engine: str = "local"
     ray_address: str | None = None
+    batch_bytes: int = DEFAULT_BATCH_BYTES
 
 
 @dataclass
@@ -122,30 +126,40 @@ def input_size(path: Path) -> int:
 
 
 def iter_batches(inputs: list[Input], batch_size: int,
-                 read_paths: dict[Path, str] | None = None) -> Iterator[Batch]:
+                 read_paths: dict[Path, str] | None = None,
+                 batch_bytes: int | None = None) -> Iterator[Batch]:
     """Deterministic batches of ``batch_size`` units in input order. A unit is a record (it
     becomes one page or one quarantined record) or, in a plain JSONL file, a line: such a file
     is cut into ``LineRange``s the workers read and parse themselves, so a batch of it holds
-    ``batch_size`` lines, blank ones included (``jobs.readers.jsonl_line_ranges``, which
-    reads such a file at its ``read_paths`` entry if it has one: ``jobs.readers.held_open``)."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    ``batch_size`` lines, blank ones included, or fewer when they reach ``batch_bytes``
+    (``jobs.readers.jsonl_line_ranges``, which reads such a file at its ``read_paths`` entry
+    if it has one: ``jobs.readers.held_open``)."""
+    if batch_size < 1 or (batch_bytes is not None and batch_bytes < 1):
+        raise ValueError(f"batch_size and batch_bytes must be at least 1, got {batch_size} "
+                         f"and {batch_bytes}")
+    max_bytes = batch_bytes or 1 << 62
     records: list[Record] = []
-    filled = 0  # units in ``records``
+    filled = filled_bytes = 0  # units and line bytes in ``records``
     index = 0
     for inp in inputs:
         if is_plain_jsonl(inp):
-            units = jsonl_line_ranges(inp, chain([batch_size - filled], repeat(batch_size)),
-                                      (read_paths or {}).get(inp.path))
+            units = jsonl_line_ranges(
+                inp, chain([(batch_size - filled, max_bytes - filled_bytes)],
+                           repeat((batch_size, max_bytes))),
+                (read_paths or {}).get(inp.path))
         else:
             units = read_input(inp, defer_json=True)
         for record in units:
             records.append(record)
-            filled += record[1].n_lines if record[0] == "lines" else 1
-            if filled >= batch_size:
+            if record[0] == "lines":
+                filled += record[1].n_lines
+                filled_bytes += record[1].end - record[1].start
+            else:
+                filled += 1
+            if filled >= batch_size or filled_bytes >= max_bytes:
                 yield Batch(index, records)
                 index += 1
-                records, filled = [], 0
+                records, filled, filled_bytes = [], 0, 0
     if records:
         yield Batch(index, records)
 
@@ -170,6 +184,7 @@ def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | No
         run_key = hashlib.sha256(json.dumps({
             "inputs": input_meta, "model": model.sha256, "schema": FEATURE_SCHEMA_VERSION,
             "phrases": phrase_lists_digest(), "batch_size": cfg.batch_size,
+            "batch_bytes": cfg.batch_bytes,
             # What a batch holds: a stage of an earlier version that cut batches otherwise
             # (records, not lines, of a JSONL file) must not be resumed.
             "batch_units": "jsonl-lines",
@@ -204,7 +219,7 @@ def _drive(cfg: NightlyConfig, inputs: list[Input], staging: Staging, model: Mod
     workers = cfg.workers or os.cpu_count() or 1
     staging_args = (staging.out, staging.date, staging.run_key)
     log = BatchLog(on_progress, staging.append_finished)
-    batches = log.timed(iter_batches(inputs, cfg.batch_size, read_paths))
+    batches = log.timed(iter_batches(inputs, cfg.batch_size, read_paths, cfg.batch_bytes))
     if workers == 1:
         init_worker(model.version, str(registry) if registry else None)
         for batch in batches:
@@ -317,7 +332,8 @@ def _run_json(cfg: NightlyConfig, input_meta: list[dict[str, Any]], model: Model
                   "thresholds": _thresholds_used(model, metas)},
         "feature_schema_version": FEATURE_SCHEMA_VERSION,
         "phrase_lists_digest": phrase_lists_digest(),
-        "batches": {"total": n, "resumed": resumed, "size": cfg.batch_size},
+        "batches": {"total": n, "resumed": resumed, "size": cfg.batch_size,
+                    "bytes": cfg.batch_bytes},
         "timings": {k: round(v, 3) for k, v in stage.items()}
         | {"wall": round(time.time() - started, 3)},
         "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),

@@ -158,30 +158,42 @@ def held_open(inputs: list[Input]) -> Iterator[dict[Path, str]]:
             os.close(fd)
 
 
-def jsonl_line_ranges(inp: Input, sizes: Iterator[int],
+def jsonl_line_ranges(inp: Input, budgets: Iterator[tuple[int, int]],
                       read_path: str | None = None) -> Iterator[Record]:
     """``("lines", LineRange)`` records that cut a plain JSONL file into runs of lines, the
-    k-th run with the k-th number of ``sizes`` (an endless iterator) lines, the last one
-    maybe fewer; a quarantined record if the file cannot be read. Together they hold every
-    line once. The file is read, here and by the workers, at ``read_path`` (``held_open``)
-    if given, else at its own path.
+    k-th run ending after the k-th budget's number of lines or with the line that reaches its
+    number of bytes, whichever comes first (``budgets``: an endless iterator of (lines,
+    bytes), both at least 1), the last run maybe shorter; a quarantined record if the file
+    cannot be read. Together they hold every line once. The file is read, here and by the
+    workers, at ``read_path`` (``held_open``) if given, else at its own path.
 
-    Only newlines are looked for (``bytes.count``, and ``bytes.find`` in the chunk where a run
-    ends): reading a line, checking its size and skipping blank ones is ``read_line_range``'s
-    work, done by the process that parses the lines."""
+    Only newlines are looked for (``bytes.count``, ``bytes.find`` and ``bytes.index`` in the
+    chunk where a run ends): reading a line, checking its size and skipping blank ones is
+    ``read_line_range``'s work, done by the process that parses the lines."""
     source, path = inp.source, read_path or str(inp.path)
-    start, lineno, have, want = 0, 1, 0, next(sizes)  # the run being cut
+    start, lineno, have = 0, 1, 0  # the run being cut: first byte, first line, lines so far
+    want, max_bytes = next(budgets)
     size, last = 0, b"\n"  # bytes read; the last of them
     try:
         with open(path, "rb", buffering=0) as fh:
             while chunk := fh.read(LINE_SCAN_BYTES):
                 pos, left = 0, chunk.count(b"\n")  # newlines in the chunk after pos
-                while have + left >= want:
-                    for _ in range(want - have):
-                        pos = chunk.index(b"\n", pos) + 1
-                    left -= want - have
-                    yield "lines", LineRange(source, path, start, size + pos, lineno, want)
-                    start, lineno, have, want = size + pos, lineno + want, 0, next(sizes)
+                while True:
+                    # The line that reaches the run's byte budget ends at newline ``at``.
+                    at = chunk.find(b"\n", max(pos, start + max_bytes - 1 - size))
+                    by_bytes = chunk.count(b"\n", pos, at + 1) if at >= 0 else left + 1
+                    if by_bytes > left and have + left < want:
+                        break  # the run goes on into the next chunk
+                    if have + by_bytes <= want:
+                        pos, n = at + 1, by_bytes
+                    else:
+                        n = want - have
+                        for _ in range(n):
+                            pos = chunk.index(b"\n", pos) + 1
+                    left -= n
+                    yield "lines", LineRange(source, path, start, size + pos, lineno, have + n)
+                    start, lineno, have = size + pos, lineno + have + n, 0
+                    want, max_bytes = next(budgets)
                 have += left
                 size += len(chunk)
                 last = chunk[-1:]

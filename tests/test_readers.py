@@ -99,6 +99,12 @@ def _random_jsonl(rng: random.Random, path: Path, max_page: int) -> Path:
     return path
 
 
+def _newline_lines(data: bytes) -> list[bytes]:
+    """``data`` cut after each "\\n" (not at "\\r" as ``splitlines`` does)."""
+    parts = data.split(b"\n")
+    return [p + b"\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
 @pytest.mark.parametrize(("scan_bytes", "range_read_bytes"), [(1, 1 << 30), (7, 1 << 30),
                                                               (64, 200), (8 << 20, 1)])
 def test_batches_of_line_ranges_read_as_the_lines_themselves(
@@ -107,24 +113,36 @@ def test_batches_of_line_ranges_read_as_the_lines_themselves(
     """The driver cuts a plain JSONL file into runs of lines by offset and the workers read
     them: the same records in the same order as reading the file line by line, over files
     and batches of every shape, with the scan's chunks ending anywhere and runs read whole or
-    line by line; every batch but the last holds batch_size lines."""
+    line by line; every batch but the last holds batch_size lines, or fewer that reach
+    batch_bytes with their last line and not without it."""
     monkeypatch.setattr(readers, "MAX_PAGE_BYTES", 100)
     monkeypatch.setattr(readers, "LINE_SCAN_BYTES", scan_bytes)
     monkeypatch.setattr(readers, "RANGE_READ_BYTES", range_read_bytes)
     rng = random.Random(scan_bytes * 31 + range_read_bytes)
-    records = 0
+    records = cut_by_bytes = 0
     for i in range(60):
         inputs = [detect_input(_random_jsonl(rng, tmp_path / f"{i}-{j}.jsonl", 100))
                   for j in range(rng.randint(1, 3))]
+        lines = [line for inp in inputs for line in _newline_lines(inp.path.read_bytes())]
         line_by_line = [r for inp in inputs for r in read_input(inp, defer_json=True)]
         batch_size = rng.choice([1, 2, 3, 7, 50])
-        batches = list(iter_batches(inputs, batch_size))
+        batch_bytes = rng.choice([None, 1, 30, 100, 400])
+        batches = list(iter_batches(inputs, batch_size, None, batch_bytes))
         assert [r for b in batches for r in expand_records(b.records)] == line_by_line
         assert [b.index for b in batches] == list(range(len(batches)))
-        for b in batches[:-1]:
-            assert sum(r[1].n_lines if r[0] == "lines" else 1 for r in b.records) == batch_size
+        at = 0  # lines of earlier batches
+        for b in batches:
+            n = sum(r[1].n_lines for r in b.records)
+            size = sum(r[1].end - r[1].start for r in b.records)
+            assert size == sum(map(len, lines[at:at + n]))
+            if b is not batches[-1]:
+                assert n == batch_size or (
+                    n < batch_size and size >= batch_bytes > size - len(lines[at + n - 1]))
+                cut_by_bytes += n < batch_size
+            at += n
+        assert at == len(lines)
         records += len(line_by_line)
-    assert records > 500  # not vacuous
+    assert records > 500 and cut_by_bytes > 20  # not vacuous
 
 
 @pytest.mark.parametrize("range_read_bytes", [1 << 30, 1])  # read whole, line by line
