@@ -370,9 +370,13 @@ class TableAppender:
     def append(self, part: Path) -> None:
         import pyarrow as pa
 
+        # Mapped, not read: the uncompressed part's columns are then views of the page cache
+        # (no allocation, no copy: reading them into fresh memory cost the driver page faults
+        # and zeroing). Parts are only ever written whole, before their batch directory is
+        # renamed into place, and not changed after; they are deleted after the commit.
         # One thread: pyarrow's pool would start a thread per core in the driver, which an
         # address-space limit (`ulimit -v`, check_memory) does not leave room for.
-        with pa.OSFile(str(part)) as source:
+        with pa.memory_map(str(part)) as source:
             table = pa.ipc.open_file(
                 source, options=pa.ipc.IpcReadOptions(use_threads=False)).read_all()
         if self._schema is None:
