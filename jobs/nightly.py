@@ -173,7 +173,7 @@ def run_nightly(cfg: NightlyConfig, on_progress: Callable[[int, int], None] | No
     inputs = resolve_inputs(cfg.inputs)
     sizes = [input_size(i.path) for i in inputs]  # a folder's size walks it: once per run
     check_writable(cfg.out, need_bytes=sum(sizes))
-    check_memory()
+    check_memory(cfg.batch_bytes)
     kwargs = {"registry": registry} if registry else {}
     model = verify_model(cfg.model_version, **kwargs)  # before any work; workers unpickle it
     with partition_lock(cfg.out, cfg.date, wait=cfg.wait_for_lock):

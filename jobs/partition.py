@@ -78,17 +78,25 @@ def check_writable(out: Path, need_bytes: int = 0) -> None:
 # (below). Measured on data/sample, 2 cores, --workers 1 and 2: VmPeak 1.00-1.09 GiB; the run
 # fails at `ulimit -v 1000000` (KiB) and completes at 1100000. Without the cap it needed
 # ~1.8 GiB. polars and OpenMP start a thread (stack + arena share) per core, hence the slope;
-# the margin covers bigger batches and pages, not arbitrary ones.
+# the margin covers bigger pages, not arbitrary ones. Bigger batches need more: 98,000 crawl
+# pages in batches of up to 20 MiB failed at 1.6 GiB and completed at 1.8 GiB (2 workers); in
+# batches of 5 MiB they completed at 1.19 GiB, some runs only. Hence the batch term, 20 MiB of
+# address space per MiB of batch and core.
 MIN_ADDRESS_SPACE = 1152 * 2**20
 ADDRESS_SPACE_PER_CORE = 32 * 2**20
+ADDRESS_SPACE_PER_BATCH_BYTE_AND_CORE = 20
 _M_ARENA_MAX = -8  # mallopt parameter number from glibc's malloc.h
 
 
-def address_space_needed() -> int:
-    return MIN_ADDRESS_SPACE + ADDRESS_SPACE_PER_CORE * (os.cpu_count() or 1)
+def address_space_needed(batch_bytes: int = 0) -> int:
+    """Address space a run needs under `ulimit -v`, with batches of up to ``batch_bytes`` of
+    JSONL lines (0: only the run's fixed part, what each process needs)."""
+    cores = os.cpu_count() or 1
+    return (MIN_ADDRESS_SPACE + ADDRESS_SPACE_PER_CORE * cores
+            + ADDRESS_SPACE_PER_BATCH_BYTE_AND_CORE * batch_bytes * cores)
 
 
-def check_memory() -> None:
+def check_memory(batch_bytes: int = 0) -> None:
     """Fail early and clearly when an address-space limit (`ulimit -v`) is too small.
 
     Under such a limit a failed allocation inside polars or LightGBM aborts the process (Rust
@@ -108,12 +116,13 @@ def check_memory() -> None:
     os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
     if "pyarrow" in sys.modules:
         sys.modules["pyarrow"].set_memory_pool(sys.modules["pyarrow"].system_memory_pool())
-    need = address_space_needed()
+    need = address_space_needed(batch_bytes)
     if soft < need:
+        smaller = (" or make batches smaller (--batch-mb)" if batch_bytes else "")
         raise ResourceError(
             f"address-space limit (ulimit -v) of {soft / 2**20:.0f} MiB is below the "
-            f"{need / 2**20:.0f} MiB a pagescore process needs; raise it (each worker process "
-            "gets the same limit)"
+            f"{need / 2**20:.0f} MiB a pagescore run needs; raise it (each worker process "
+            f"gets the same limit){smaller}"
         )
 
 
