@@ -33,6 +33,7 @@ from conftest import SAMPLE, SHARED
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jobs.nightly import DEFAULT_BATCH_BYTES
 from jobs.partition import OutputError, Staging, address_space_needed
 from jobs.readers import detect_input, read_input
 
@@ -617,12 +618,12 @@ def test_address_space_limit_completes_or_fails_cleanly(tmp_path: Path, limit: s
     """Under `ulimit -v` the run completes, or fails before any work with exit 1 and a
     message. Without the arena cap in check_memory the job needed ~1.8 GiB and died of SIGABRT
     (Rust allocation failure) or SIGSEGV below that."""
-    kib = (address_space_needed() // 1024 + 32 * 1024 if limit == "floor+32MiB"
-           else int(limit))
+    need = address_space_needed(DEFAULT_BATCH_BYTES)  # the run's default batches
+    kib = need // 1024 + 32 * 1024 if limit == "floor+32MiB" else int(limit)
     out = tmp_path / "out"
     res = _under_ulimit(kib, "nightly", str(SAMPLE / "crawl_sample.jsonl"), str(SAMPLE / "pages"),
                         "--out", str(out), "--date", DATE, "--workers", str(workers), "-q")
-    if kib * 1024 >= address_space_needed():
+    if kib * 1024 >= need:
         assert res.returncode == 0, res.stderr
         run = json.loads((out / f"date={DATE}" / "run.json").read_text())
         n_in = sum(1 for line in (SAMPLE / "crawl_sample.jsonl").open() if line.strip()) + sum(
