@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from conftest import SAMPLE
 
-from jobs.nightly import NightlyConfig, run_nightly
+from jobs.nightly import DEFAULT_BATCH_BYTES, NightlyConfig, run_nightly
 from jobs.partition import Staging
 
 # exc_type=ImportError: a ray that is installed but fails to import skips too (with -ra the
@@ -57,7 +57,8 @@ def test_ray_engine_writes_the_local_engines_tables(tmp_path: Path,
     auth_before = os.environ.get("RAY_AUTH_MODE")
     result = run_nightly(_cfg(tmp_path, "ray", 2))
     assert result.run["engine"] == "ray"
-    assert result.run["batches"] == {"total": 7, "resumed": 0, "size": 20}
+    assert result.run["batches"] == {"total": 7, "resumed": 0, "size": 20,
+                                     "bytes": DEFAULT_BATCH_BYTES}
     _assert_same_partition(local_partition, result.partition)
     assert not ray.is_initialized(), "the Ray we started must be shut down"
     assert os.environ.get("RAY_AUTH_MODE") == auth_before
