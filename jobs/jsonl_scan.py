@@ -152,6 +152,16 @@ def _string(data, i, end, out, o):
     return -1, 0
 
 
+@njit(cache=True, inline="always")
+def _digits(data, i, end):
+    """Index after the run of at least one decimal digit at ``i``, or -1."""
+    if i >= end or not 0x30 <= data[i] <= 0x39:
+        return -1
+    while i < end and 0x30 <= data[i] <= 0x39:
+        i += 1
+    return i
+
+
 @njit(cache=True)
 def _number(data, i, end):
     """Read a JSON number at ``i``: (index after it, whether it is an integer written as
@@ -159,35 +169,25 @@ def _number(data, i, end):
     start = i
     if i < end and data[i] == 0x2D:
         i += 1
-    if i >= end:
-        return -1, False
-    if data[i] == 0x30:
+    if i < end and data[i] == 0x30:
         i += 1
-    elif 0x31 <= data[i] <= 0x39:
-        while i < end and 0x30 <= data[i] <= 0x39:
-            i += 1
     else:
-        return -1, False
+        i = _digits(data, i, end)
+        if i < 0:
+            return -1, False
     # "-0" is read as 0; and past 18 digits a reader may go through a float or refuse
     # (Python's int-to-str limit): both left to the general reader.
-    plain = i - start <= 18 and not (data[start] == 0x2D and i - start == 2)
+    plain = i - start <= 18 and not (data[start] == 0x2D and data[start + 1] == 0x30)
     if i < end and data[i] == 0x2E:
-        i += 1
-        if i >= end or not 0x30 <= data[i] <= 0x39:
-            return -1, False
-        while i < end and 0x30 <= data[i] <= 0x39:
-            i += 1
+        i = _digits(data, i + 1, end)
         plain = False
-    if i < end and (data[i] == 0x65 or data[i] == 0x45):
+    if i >= 0 and i < end and (data[i] == 0x65 or data[i] == 0x45):
         i += 1
         if i < end and (data[i] == 0x2B or data[i] == 0x2D):
             i += 1
-        if i >= end or not 0x30 <= data[i] <= 0x39:
-            return -1, False
-        while i < end and 0x30 <= data[i] <= 0x39:
-            i += 1
+        i = _digits(data, i, end)
         plain = False
-    return i, plain
+    return (i, plain) if i >= 0 else (-1, False)
 
 
 @njit(cache=True, inline="always")

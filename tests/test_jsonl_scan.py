@@ -136,7 +136,7 @@ def test_what_the_native_pass_takes_and_declines() -> None:
         b'{"url": "", "text": "empty url"}',  # an empty url is no id either
         b'{"id": null, "page_id": "p", "url": "u", "text": "id null: the url"}',
         b'{"page_id": 7, "text": ""}',
-        b'{"id": -12, "text": "t", "html": null}',
+        b'{"id": -12, "text": "t", "html": null}', b'{"id": -5, "text": "t"}',
         b'{"id": "e", "text": "\\ud83d\\ude00 \\u00e9 \\n", "meta": {"a": [1, 2.5e3, null]}}',
     ]
     for line in taken:
