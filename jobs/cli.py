@@ -52,9 +52,9 @@ def nightly(
     workers: Annotated[int, typer.Option(help="Worker processes; 0 = one per CPU core")] = 0,
     batch_size: Annotated[int, typer.Option(help="Records per batch, lines of a plain JSONL "
                                             "file (the unit of resume)")] = 4000,
-    batch_mb: Annotated[int, typer.Option(help="A batch of plain JSONL lines also ends with "
-                                          "the line that reaches this many MiB (raw HTML "
-                                          "pages are large)")] = 20,
+    batch_mb: Annotated[int, typer.Option(help="A batch also ends with the record (or JSONL "
+                                          "line) that brings it to this many MiB of text and "
+                                          "HTML (raw HTML pages are large)")] = 20,
     wait: Annotated[bool, typer.Option("--wait", help="Queue behind another run of the same "
                                        "partition instead of failing with exit 4")] = False,
     engine: Annotated[str, typer.Option(help="local (process pool) or ray (Ray Data)")] = "local",

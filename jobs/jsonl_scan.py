@@ -101,7 +101,7 @@ def _string(data, i, end, out, o):
         b = data[i]
         # Bytes that stand for themselves, one at a time: copying runs of them as slices was
         # twice as slow (crawl text has an escape every 30 bytes or so). Their UTF-8 is
-        # checked for the whole run of lines beforehand (``scan_text_records``).
+        # checked for the whole run of lines once the scan took it (``scan_text_records``).
         if _PLAIN[b]:
             out[o] = b
             o += 1

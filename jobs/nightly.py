@@ -34,13 +34,14 @@ from jobs.readers import (
     is_plain_jsonl,
     jsonl_line_ranges,
     read_input,
+    record_bytes,
 )
 from jobs.worker import WORKER_ENV, WORKER_PRELOAD, Batch, init_worker, run_batch, skipped_meta
 from models.registry import ModelRef, verify_model
 
 DEFAULT_BATCH_SIZE = 4000
-# Lines of a plain JSONL file also end a batch when they reach this many bytes: 4,000 crawl
-# texts are about 20 MB, 4,000 raw HTML pages 600 MB, which a worker must not hold at once.
+# A batch also ends with the record (or JSONL line) that brings it to this many bytes: 4,000
+# crawl texts are about 20 MB, 4,000 raw HTML pages 600 MB, which a worker must not hold.
 DEFAULT_BATCH_BYTES = 20 << 20
 
 
@@ -128,12 +129,13 @@ def input_size(path: Path) -> int:
 def iter_batches(inputs: list[Input], batch_size: int,
                  read_paths: dict[Path, str] | None = None,
                  batch_bytes: int | None = None) -> Iterator[Batch]:
-    """Deterministic batches of ``batch_size`` units in input order. A unit is a record (it
-    becomes one page or one quarantined record) or, in a plain JSONL file, a line: such a file
-    is cut into ``LineRange``s the workers read and parse themselves, so a batch of it holds
-    ``batch_size`` lines, blank ones included, or fewer when they reach ``batch_bytes``
-    (``jobs.readers.jsonl_line_ranges``, which reads such a file at its ``read_paths`` entry
-    if it has one: ``jobs.readers.held_open``)."""
+    """Deterministic batches of ``batch_size`` units in input order, or fewer: a batch also
+    ends with the unit that brings it to ``batch_bytes`` (``jobs.readers.record_bytes``: raw
+    HTML pages are large). A unit is a record (it becomes one page or one quarantined record)
+    or, in a plain JSONL file, a line: such a file is cut into ``LineRange``s the workers read
+    and parse themselves, so a batch of it holds ``batch_size`` lines, blank ones included, or
+    fewer that reach ``batch_bytes`` (``jobs.readers.jsonl_line_ranges``, which reads such a
+    file at its ``read_paths`` entry if it has one: ``jobs.readers.held_open``)."""
     if batch_size < 1 or (batch_bytes is not None and batch_bytes < 1):
         raise ValueError(f"batch_size and batch_bytes must be at least 1, got {batch_size} "
                          f"and {batch_bytes}")
@@ -151,11 +153,8 @@ def iter_batches(inputs: list[Input], batch_size: int,
             units = read_input(inp, defer_json=True)
         for record in units:
             records.append(record)
-            if record[0] == "lines":
-                filled += record[1].n_lines
-                filled_bytes += record[1].end - record[1].start
-            else:
-                filled += 1
+            filled += record[1].n_lines if record[0] == "lines" else 1
+            filled_bytes += record_bytes(record)
             if filled >= batch_size or filled_bytes >= max_bytes:
                 yield Batch(index, records)
                 index += 1

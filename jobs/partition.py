@@ -80,20 +80,20 @@ def check_writable(out: Path, need_bytes: int = 0) -> None:
 # ~1.8 GiB. polars and OpenMP start a thread (stack + arena share) per core, hence the slope;
 # the margin covers bigger pages, not arbitrary ones. Bigger batches need more: 98,000 crawl
 # pages in batches of up to 20 MiB failed at 1.6 GiB and completed at 1.8 GiB (2 workers); in
-# batches of 5 MiB they completed at 1.19 GiB, some runs only. Hence the batch term, 20 MiB of
-# address space per MiB of batch and core.
+# batches of 5 MiB they completed at 1.19 GiB, some runs only. Hence the batch term: 40 MiB of
+# address space per MiB of batch (per process, as the limit is: each worker works on one
+# batch at a time).
 MIN_ADDRESS_SPACE = 1152 * 2**20
 ADDRESS_SPACE_PER_CORE = 32 * 2**20
-ADDRESS_SPACE_PER_BATCH_BYTE_AND_CORE = 20
+ADDRESS_SPACE_PER_BATCH_BYTE = 40
 _M_ARENA_MAX = -8  # mallopt parameter number from glibc's malloc.h
 
 
 def address_space_needed(batch_bytes: int = 0) -> int:
     """Address space a run needs under `ulimit -v`, with batches of up to ``batch_bytes`` of
     JSONL lines (0: only the run's fixed part, what each process needs)."""
-    cores = os.cpu_count() or 1
-    return (MIN_ADDRESS_SPACE + ADDRESS_SPACE_PER_CORE * cores
-            + ADDRESS_SPACE_PER_BATCH_BYTE_AND_CORE * batch_bytes * cores)
+    return (MIN_ADDRESS_SPACE + ADDRESS_SPACE_PER_CORE * (os.cpu_count() or 1)
+            + ADDRESS_SPACE_PER_BATCH_BYTE * batch_bytes)
 
 
 def check_memory(batch_bytes: int = 0) -> None:

@@ -207,7 +207,7 @@ def jsonl_line_ranges(inp: Input, budgets: Iterator[tuple[int, int]],
 
 # A run of lines longer than this is read line by line, as a compressed file is: a single
 # huge line (a broken export) then costs MAX_PAGE_BYTES of memory, not its whole length.
-# A batch of 1,000 crawl texts is about 5 MB, of 1,000 raw HTML pages about 150 MB.
+# A batch is at most about 20 MiB of lines plus its last line (``jobs.nightly``).
 RANGE_READ_BYTES = 64 << 20
 
 
@@ -265,6 +265,19 @@ def _lines(rng: LineRange) -> str:
 def _moved(rng: LineRange) -> Record:
     return _quarantine(rng.source, None, "", f"input changed during the run: {_lines(rng)} "
                        "are no longer where they were")
+
+
+def record_bytes(record: Record) -> int:
+    """About what a record weighs in a batch: its bytes of JSONL lines, or its page's text and
+    HTML (characters), or nothing (a quarantined record keeps at most RAW_KEEP_CHARS)."""
+    kind, payload = record
+    if kind == "lines":
+        return payload.end - payload.start
+    if kind == "json":
+        return len(payload[2])
+    if kind == "page":
+        return len(payload["text"] or "") + len(payload["html"] or "")
+    return 0
 
 
 def expand_records(records: list[Record]) -> Iterator[Record]:

@@ -322,3 +322,26 @@ def test_missing_and_unknown_inputs_are_usage_errors(tmp_path: Path) -> None:
     odd.write_text("a,b")
     with pytest.raises(InputError, match="cannot tell the format"):
         detect_input(odd)
+
+
+def test_batches_of_records_end_at_the_byte_budget_too(tmp_path: Path) -> None:
+    """Records the driver reads (compressed JSONL, folders) count towards a batch's bytes as
+    plain JSONL lines do: a batch ends with the record that brings it to batch_bytes."""
+    from jobs.readers import record_bytes
+
+    big = [json.dumps({"id": f"p{i}", "html": "<p>" + "a" * (100 * (i % 7 + 1)) + "</p>"})
+           for i in range(40)]
+    gz = tmp_path / "pages.jsonl.gz"
+    gz.write_bytes(gzip.compress(("\n".join(big) + "\n").encode()))
+    folder = tmp_path / "site"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"{i:02d}.html").write_text("<p>" + "b" * (50 * i) + "</p>")
+    inputs = [detect_input(gz), detect_input(folder), detect_input(gz)]
+    everything = [r for inp in inputs for r in read_input(inp, defer_json=True)]
+    batches = list(iter_batches(inputs, 1000, None, 1500))
+    assert [r for b in batches for r in b.records] == everything
+    for b in batches[:-1]:
+        sizes = [record_bytes(r) for r in b.records]
+        assert sum(sizes) >= 1500 > sum(sizes[:-1])
+    assert len(batches) > 10
