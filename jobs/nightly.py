@@ -141,7 +141,7 @@ def iter_batches(inputs: list[Input], batch_size: int,
                          f"and {batch_bytes}")
     max_bytes = batch_bytes or 1 << 62
     records: list[Record] = []
-    filled = filled_bytes = 0  # units and line bytes in ``records``
+    filled = filled_bytes = 0  # units and bytes (``record_bytes``) in ``records``
     index = 0
     for inp in inputs:
         if is_plain_jsonl(inp):
