@@ -128,8 +128,7 @@ def line_features(lines: pl.DataFrame, head_hits: pl.DataFrame) -> pl.DataFrame:
         "starts_bullet", "ends_ellipsis", "ends_terminal")}
     nchars = col["nchars"]
     n = np.bincount(row, minlength=size)[pages]
-    every = np.ones(row.size, dtype=bool)
-    chars = chars_where(every)
+    chars = np.bincount(row, weights=nchars, minlength=size)[pages]
     in_head = col["nb_idx"] < HEAD_LINES
     prose = col["ends_terminal"] & (col["nwords"] >= PROSE_MIN_WORDS)
     with np.errstate(invalid="ignore"):  # 0 / 0 for a page without lines: null below

@@ -90,8 +90,8 @@ _M_ARENA_MAX = -8  # mallopt parameter number from glibc's malloc.h
 
 
 def address_space_needed(batch_bytes: int = 0) -> int:
-    """Address space a run needs under `ulimit -v`, with batches of up to ``batch_bytes`` of
-    JSONL lines (0: only the run's fixed part, what each process needs)."""
+    """Address space a run needs under `ulimit -v`, with batches of up to ``batch_bytes``
+    (``jobs.readers.record_bytes``; 0: only the run's fixed part, what each process needs)."""
     return (MIN_ADDRESS_SPACE + ADDRESS_SPACE_PER_CORE * (os.cpu_count() or 1)
             + ADDRESS_SPACE_PER_BATCH_BYTE * batch_bytes)
 

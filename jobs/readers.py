@@ -211,24 +211,28 @@ def jsonl_line_ranges(inp: Input, budgets: Iterator[tuple[int, int]],
 RANGE_READ_BYTES = 64 << 20
 
 
-def read_line_range(rng: LineRange) -> Iterator[Record]:
+def read_line_range(rng: LineRange, data: bytes | Record | None = None) -> Iterator[Record]:
     """The records of a ``LineRange``: what ``_read_jsonl(..., defer_json=True)`` gives for
     the same lines (a ``"json"`` record per non-blank line, a quarantined one per line over
-    ``MAX_PAGE_BYTES``), or a quarantined record for lines that cannot be read or moved."""
-    if rng.end - rng.start > RANGE_READ_BYTES:
+    ``MAX_PAGE_BYTES``), or a quarantined record for lines that cannot be read or moved.
+    ``data``: what ``line_range_bytes`` gave for it, when the caller read it already."""
+    if data is None:
+        data = line_range_bytes(rng)
+    if data is None:
         yield from _read_long_line_range(rng)
-        return
-    data = line_range_bytes(rng)
-    if not isinstance(data, bytes):
+    elif isinstance(data, bytes):
+        yield from _jsonl_records(io.BytesIO(data), rng.source, True, rng.first_lineno - 1,
+                                  rng.n_lines)
+    else:
         yield data
-        return
-    yield from _jsonl_records(io.BytesIO(data), rng.source, True, rng.first_lineno - 1,
-                              rng.n_lines)
 
 
-def line_range_bytes(rng: LineRange) -> bytes | Record:
-    """The bytes of a ``LineRange`` (at most ``RANGE_READ_BYTES``), or the quarantined record
-    of lines that cannot be read or are no longer where they were."""
+def line_range_bytes(rng: LineRange) -> bytes | Record | None:
+    """The bytes of a ``LineRange``, or the quarantined record of lines that cannot be read or
+    are no longer where they were; None, and nothing read, for a range over
+    ``RANGE_READ_BYTES`` (read line by line instead)."""
+    if rng.end - rng.start > RANGE_READ_BYTES:
+        return None
     try:
         with open(rng.path, "rb") as fh:
             fh.seek(rng.start)
@@ -280,11 +284,13 @@ def record_bytes(record: Record) -> int:
     return 0
 
 
-def expand_records(records: list[Record]) -> Iterator[Record]:
-    """``records`` with each ``"lines"`` record replaced by the records of its lines."""
-    for record in records:
+def expand_records(records: list[Record],
+                   range_data: list[bytes | Record | None] | None = None) -> Iterator[Record]:
+    """``records`` with each ``"lines"`` record replaced by the records of its lines
+    (``range_data``: per record, what ``line_range_bytes`` gave for it, if it was read)."""
+    for i, record in enumerate(records):
         if record[0] == "lines":
-            yield from read_line_range(record[1])
+            yield from read_line_range(record[1], range_data[i] if range_data else None)
         else:
             yield record
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.partition import Staging, bind_to_parent, check_memory
-from jobs.readers import Record, expand_records, resolve_record
+from jobs.readers import Record, expand_records, line_range_bytes, resolve_record
 from models.registry import REGISTRY_DIR, LoadedModel, load_scorer
 
 # The environment worker processes start with (both engines). One polars and one OpenMP thread:
@@ -50,19 +50,26 @@ class Batch:
         see the driver's files (Ray on a cluster)."""
         return Batch(self.index, list(expand_records(self.records)))
 
-    def text_columns(self) -> dict[str, Any] | None:
+    def range_data(self) -> list[bytes | Record | None]:
+        """Per record, the bytes of its lines if it is a run of JSONL lines short enough to
+        read whole (or the quarantined record of lines that cannot be read); else None. Read
+        once, for ``text_columns`` and, if that declines, ``resolved``."""
+        return [line_range_bytes(rng) if kind == "lines" else None
+                for kind, rng in self.records]
+
+    def text_columns(self, range_data: list[bytes | Record | None] | None = None
+                     ) -> dict[str, Any] | None:
         """The batch's pages as columns (``jobs.pipeline.text_pages_frame``'s arguments)
         when it is all lines of JSONL files and every one of them is a plain text record
-        (``jobs.jsonl_scan``); else None, and ``resolved`` reads it."""
+        (``jobs.jsonl_scan``); else None, and ``resolved`` reads it. ``range_data``: this
+        batch's ``range_data()``, if read already."""
         from jobs import readers
         from jobs.jsonl_scan import scan_text_records
 
         parts = []
-        for kind, rng in self.records:
-            if kind != "lines" or rng.end - rng.start > readers.RANGE_READ_BYTES:
-                return None
-            data = readers.line_range_bytes(rng)
-            if not isinstance(data, bytes):
+        for (kind, rng), data in zip(self.records, range_data or self.range_data(),
+                                     strict=True):
+            if kind != "lines" or not isinstance(data, bytes):
                 return None
             scanned = scan_text_records(data, rng.n_lines, rng.source, rng.first_lineno,
                                         readers.MAX_PAGE_BYTES)
@@ -82,11 +89,13 @@ class Batch:
                 "source": [src for src, s in parts for _ in s.page_id],
                 "text": pa.concat_arrays([s.text for _, s in parts])}
 
-    def resolved(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(pages, quarantined records), each in input order."""
+    def resolved(self, range_data: list[bytes | Record | None] | None = None
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(pages, quarantined records), each in input order. ``range_data``: this batch's
+        ``range_data()``, if read already."""
         pages: list[dict[str, Any]] = []
         quarantined: list[dict[str, Any]] = []
-        for record in expand_records(self.records):
+        for record in expand_records(self.records, range_data):
             kind, payload = resolve_record(record)
             (pages if kind == "page" else quarantined).append(payload)
         return pages, quarantined
@@ -113,15 +122,17 @@ def run_batch(staging_args: tuple[Path, str, str], batch: Batch) -> dict[str, An
     staging = Staging(*staging_args)
     loaded = _MODEL["model"]
     t = time.perf_counter()
-    columns = batch.text_columns()
+    range_data = batch.range_data()
+    columns = batch.text_columns(range_data)
+    if columns is None:
+        pages, quarantined = batch.resolved(range_data)
+    del range_data  # parsed: the lines' bytes need not stay through the scoring
+    parse_s = time.perf_counter() - t
     if columns is not None:
-        parse_s = time.perf_counter() - t
         t = time.perf_counter()
         extracted = text_pages_frame(**columns)
         result = score_extracted(extracted, [], loaded, time.perf_counter() - t)
     else:
-        pages, quarantined = batch.resolved()
-        parse_s = time.perf_counter() - t
         result = process_batch(pages, quarantined, loaded)
     thresholds = loaded.model.thresholds
     meta = {"index": batch.index, "pages": result["scores"].height,
