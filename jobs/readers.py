@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import orjson
 
 from features.extract import decode_html
@@ -127,6 +128,7 @@ def is_plain_jsonl(inp: Input) -> bool:
     return inp.kind == "jsonl" and not inp.path.name.lower().endswith((".gz", ".zst", ".zstd"))
 
 
+NEWLINE = ord("\n")
 LINE_SCAN_BYTES = 8 << 20  # read at a time while looking for newlines
 
 
@@ -158,6 +160,12 @@ def held_open(inputs: list[Input]) -> Iterator[dict[Path, str]]:
             os.close(fd)
 
 
+def newline_offsets(data: bytes) -> np.ndarray:
+    """Where the newlines of ``data`` are: numpy's compare and gather run at about 5 GB/s
+    here, ``bytes.count`` at 1.6 (the driver looks at every byte of a plain JSONL input)."""
+    return np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == NEWLINE)
+
+
 def jsonl_line_ranges(inp: Input, budgets: Iterator[tuple[int, int]],
                       read_path: str | None = None) -> Iterator[Record]:
     """``("lines", LineRange)`` records that cut a plain JSONL file into runs of lines, the
@@ -167,9 +175,9 @@ def jsonl_line_ranges(inp: Input, budgets: Iterator[tuple[int, int]],
     cannot be read. Together they hold every line once. The file is read, here and by the
     workers, at ``read_path`` (``held_open``) if given, else at its own path.
 
-    Only newlines are looked for (``bytes.count``, ``bytes.find`` and ``bytes.index`` in the
-    chunk where a run ends): reading a line, checking its size and skipping blank ones is
-    ``read_line_range``'s work, done by the process that parses the lines."""
+    Only newlines are looked for (their offsets in each chunk, ``newline_offsets``): reading a
+    line, checking its size and skipping blank ones is ``read_line_range``'s work, done by the
+    process that parses the lines."""
     source, path = inp.source, read_path or str(inp.path)
     start, lineno, have = 0, 1, 0  # the run being cut: first byte, first line, lines so far
     want, max_bytes = next(budgets)
@@ -177,24 +185,23 @@ def jsonl_line_ranges(inp: Input, budgets: Iterator[tuple[int, int]],
     try:
         with open(path, "rb", buffering=0) as fh:
             while chunk := fh.read(LINE_SCAN_BYTES):
-                pos, left = 0, chunk.count(b"\n")  # newlines in the chunk after pos
+                nl = newline_offsets(chunk)
+                pos, k = 0, 0  # the run goes on at chunk[pos], after the chunk's k-th newline
                 while True:
-                    # The line that reaches the run's byte budget ends at newline ``at``.
-                    at = chunk.find(b"\n", max(pos, start + max_bytes - 1 - size))
-                    by_bytes = chunk.count(b"\n", pos, at + 1) if at >= 0 else left + 1
+                    left = nl.size - k  # newlines in the chunk after pos
+                    # The line that reaches the run's byte budget ends at the chunk's newline
+                    # number ``at``.
+                    at = int(np.searchsorted(nl, max(pos, start + max_bytes - 1 - size)))
+                    by_bytes = at - k + 1 if at < nl.size else left + 1
                     if by_bytes > left and have + left < want:
                         break  # the run goes on into the next chunk
-                    if have + by_bytes <= want:
-                        pos, n = at + 1, by_bytes
-                    else:
-                        n = want - have
-                        for _ in range(n):
-                            pos = chunk.index(b"\n", pos) + 1
-                    left -= n
+                    n = by_bytes if have + by_bytes <= want else want - have
+                    k += n
+                    pos = int(nl[k - 1]) + 1
                     yield "lines", LineRange(source, path, start, size + pos, lineno, have + n)
                     start, lineno, have = size + pos, lineno + have + n, 0
                     want, max_bytes = next(budgets)
-                have += left
+                have += nl.size - k
                 size += len(chunk)
                 last = chunk[-1:]
     except OSError as exc:
@@ -241,7 +248,7 @@ def line_range_bytes(rng: LineRange) -> bytes | Record | None:
         return _quarantine(rng.source, None, "", f"unreadable input: {_lines(rng)}: "
                            f"{type(exc).__name__}: {exc}")
     if (len(data) != rng.end - rng.start
-            or data.count(b"\n") + (data[-1:] != b"\n") != rng.n_lines):
+            or newline_offsets(data).size + (data[-1:] != b"\n") != rng.n_lines):
         return _moved(rng)
     return data
 

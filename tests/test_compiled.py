@@ -194,3 +194,40 @@ print("imported")
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "imported"
     assert "preparing the workers failed (UnicodeDecodeError" in res.stderr
+
+
+def test_fork_server_preload_leaves_scipy_linalg_unloaded_yet_importable_and_gc_on() -> None:
+    """The preload keeps numba from importing scipy.linalg (its BLAS probe, 0.1-0.2 CPU s a
+    run) without breaking it: a worker that needs LightGBM or scikit-learn still imports it,
+    numba still compiles ``np.dot``, and cyclic garbage collection is back on, with the
+    loaded modules frozen out of it."""
+    code = """
+import gc, sys
+import jobs.worker_preload
+unloaded = "scipy.linalg" not in sys.modules
+frozen = gc.get_freeze_count() > 10_000
+import numpy as np, scipy.linalg
+from numba import njit
+dot = njit(lambda a, b: np.dot(a, b))
+print(unloaded, frozen, gc.isenabled(), scipy.linalg.norm(np.ones(4)), dot(np.ones(3), np.ones(3)))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["True", "True", "True", "2.0", "3.0"]
+
+
+def test_hiding_scipy_linalg_leaves_a_loaded_one_alone() -> None:
+    """``without_scipy_linalg`` only hides a scipy.linalg that is not loaded yet."""
+    code = """
+import sys
+import scipy.linalg
+from jobs.worker_preload import without_scipy_linalg
+with without_scipy_linalg():
+    inside = sys.modules["scipy.linalg"] is scipy.linalg
+print(inside, sys.modules["scipy.linalg"] is scipy.linalg)
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["True", "True"]
