@@ -161,8 +161,9 @@ def held_open(inputs: list[Input]) -> Iterator[dict[Path, str]]:
 
 
 def newline_offsets(data: bytes) -> np.ndarray:
-    """Where the newlines of ``data`` are: numpy's compare and gather run at about 5 GB/s
-    here, ``bytes.count`` at 1.6 (the driver looks at every byte of a plain JSONL input)."""
+    """Where the newlines of ``data`` are. numpy's compare and gather run at about 4.8 GB/s
+    here and give every position at once; cutting runs with ``bytes.count`` (2.9 GB/s) went
+    over each chunk twice. A chunk of nothing but newlines makes an array of 8 bytes each."""
     return np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == NEWLINE)
 
 
