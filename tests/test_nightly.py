@@ -151,3 +151,28 @@ def test_fail_on_drift_exits_3_when_features_move(tmp_path: Path) -> None:
     assert moved.returncode == 3 and "PSI > 0.2" in moved.stderr
     small = cli("nightly", str(chinese), "--date", "2026-02-04", *base)
     assert small.returncode == 0 and "not judged" in small.stderr
+
+
+def test_the_driver_of_a_run_without_quarantined_records_never_imports_pandas(
+        tmp_path: Path) -> None:
+    """Nothing the driver runs needs pandas, which costs about 0.2 CPU s to import (pyarrow's
+    ``Schema.empty_table`` imported it for the empty quarantine file, in every clean run). The
+    empty quarantine file is still written, with its schema."""
+    code = f"""
+import sys
+from jobs.cli import main
+sys.argv = ["pagescore", "nightly", {str(SEED)!r}, "--out", {str(tmp_path)!r},
+            "--date", "2026-01-03", "-q"]
+try:
+    main()
+except SystemExit as exc:
+    assert exc.code == 0, exc.code
+print("pandas" in sys.modules)
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["False"]
+    quarantine = pl.read_parquet(tmp_path / "date=2026-01-03" / "quarantine.parquet")
+    assert quarantine.height == 0 and quarantine.columns == ["source", "page_id", "record",
+                                                             "reason"]
