@@ -409,7 +409,9 @@ class TableAppender:
             self._writer = pq.ParquetWriter(self.target, self._schema, compression="zstd",
                                             write_statistics=small, use_dictionary=small)
         schema = self._writer.schema
-        table = pa.concat_tables([t.cast(schema) for t in self._held])
+        # A cast only where a part's types differ: the cast imports pyarrow.compute (0.06 s).
+        table = pa.concat_tables([t if t.schema.equals(schema) else t.cast(schema)
+                                  for t in self._held])
         self._held = []
         self._writer.write_table(table, row_group_size=table.num_rows)
 
