@@ -727,6 +727,52 @@ def test_batches_are_appended_in_index_order_as_they_finish(tmp_path: Path) -> N
         assert pl.read_parquet(dest / f"{name}.parquet")["page_id"].to_list() == list("0123")
 
 
+def _cached_pages(path: Path) -> int:
+    """How many of ``path``'s pages are in the page cache (mincore(2) over a mapping)."""
+    import ctypes
+    import mmap
+
+    size = path.stat().st_size
+    n_pages = -(-size // mmap.PAGESIZE)
+    libc = ctypes.CDLL(None, use_errno=True)
+    vec = (ctypes.c_ubyte * n_pages)()
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_COPY) as m:
+        start = ctypes.c_char.from_buffer(m)  # a private mapping: no page is touched here
+        try:
+            if libc.mincore(ctypes.c_void_p(ctypes.addressof(start)), ctypes.c_size_t(size),
+                            vec) != 0:
+                raise OSError(ctypes.get_errno(), "mincore failed")
+        finally:
+            del start
+    return sum(b & 1 for b in vec)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mincore(2) and fadvise")
+def test_parts_leave_the_page_cache_once_their_rows_are_written(tmp_path: Path) -> None:
+    """A part is read once: after its rows went into final/, its pages are dropped from the
+    cache (see TableAppender); a part still held for the next row group is not."""
+    from jobs.partition import TableAppender
+
+    staging = Staging(tmp_path, DATE, "k")
+    staging.prepare()
+    def tables(n: int) -> dict[str, pl.DataFrame]:
+        return {name: pl.DataFrame({"page_id": [f"p{i}" for i in range(n)],
+                                    "text": ["some page text " * 20] * n}) for name in TABLES}
+
+    rows = TableAppender.ROW_GROUP_ROWS  # batch 0 fills a row group of every table
+    staging.write_batch(0, tables(rows), {"index": 0})
+    staging.write_batch(1, tables(1), {"index": 1})
+    staging.append_finished()
+    written, held = staging.part_file(0, "texts"), staging.part_file(1, "texts")
+    if _cached_pages(held) == 0:
+        pytest.skip(f"{tmp_path} keeps no written file in the page cache")
+    for name in TABLES:
+        assert _cached_pages(staging.part_file(0, name)) == 0, name
+    assert written.stat().st_size > 1 << 20  # a part of real size, not a page or two
+    dest = staging.commit({})  # the rows themselves are all there
+    assert pl.read_parquet(dest / "texts.parquet").height == rows + 1
+
+
 def test_leftover_worker_of_another_run_cannot_add_its_rows(tmp_path: Path) -> None:
     old = Staging(tmp_path, DATE, "old-key")
     old.prepare()
