@@ -93,22 +93,32 @@ CHAR_COLUMNS = ("_nchars", "_letters", "_upper", "_digits", "_number_or_space")
 PARAGRAPH_COLUMNS = ("_paragraphs", "_dup_paragraphs", "_paragraph_chars", "_dup_paragraph_chars")
 
 
-def utf8_buffer(column: pl.Series) -> tuple[Any, np.ndarray]:
+def utf8_buffer(column: Any) -> tuple[Any, np.ndarray]:
     """``(buffer, offsets)``: the Arrow buffer of a string column's UTF-8 bytes (empty when it
     has none) and each row's start in it, without copying where Arrow allows. Nulls read as
-    empty strings."""
+    empty strings. ``column``: a polars Series or anything it is made from; a pyarrow
+    large_string array without nulls is read in place (a polars column is copied out of its
+    string views)."""
     import pyarrow as pa
 
-    arrow = column.fill_null("").rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
+    if (isinstance(column, pa.Array) and column.type == pa.large_string()
+            and column.null_count == 0):
+        arrow = column
+    else:
+        if not isinstance(column, pl.Series):
+            column = pl.Series(column, dtype=pl.String)
+        arrow = column.fill_null("").rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
     _, offsets_buf, data_buf = arrow.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int64)[
         arrow.offset: arrow.offset + len(arrow) + 1]
     return (data_buf if data_buf is not None else pa.py_buffer(b"")), offsets
 
 
-def string_buffers(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """``(data, offsets)``: ``utf8_buffer`` with the bytes as a numpy array."""
-    data_buf, offsets = utf8_buffer(column)
+def string_buffers(column: pl.Series, text_bytes: tuple[Any, np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(data, offsets)``: ``utf8_buffer`` (or ``text_bytes``, the column's, if taken
+    already) with the bytes as a numpy array."""
+    data_buf, offsets = text_bytes if text_bytes is not None else utf8_buffer(column)
     data = (np.frombuffer(data_buf, dtype=np.uint8) if data_buf.size
             else np.zeros(0, dtype=np.uint8))
     return data, offsets
@@ -786,13 +796,15 @@ def _split_views(data, offsets, row_ids, classes, newlines, returns):
     return views[:16 * n_lines], copied[:w], row[:n_lines], para[:n_lines], nb_idx[:n_lines]
 
 
-def nonblank_lines(text: pl.Series, row_ids: np.ndarray) -> pl.DataFrame:
+def nonblank_lines(text: pl.Series, row_ids: np.ndarray,
+                   text_bytes: tuple[Any, np.ndarray] | None = None) -> pl.DataFrame:
     """The frame of ``features.lines.explode_lines`` (``_row`` from ``row_ids``, ``line``,
     ``para``, ``nb_idx``), cut in one pass; ``line`` is a column of views into the text's
-    bytes (no line is copied but those with a "\r" inside)."""
+    bytes (no line is copied but those with a "\r" inside). ``text_bytes``: the text's
+    ``utf8_buffer``, if taken already."""
     import pyarrow as pa
 
-    data_buf, offsets = utf8_buffer(text)
+    data_buf, offsets = text_bytes if text_bytes is not None else utf8_buffer(text)
     if data_buf.size >= 2**31:
         raise ValueError("string views address at most 2 GiB of text: split the batch")
     data = np.frombuffer(data_buf, dtype=np.uint8)
@@ -934,15 +946,17 @@ def _text_counts(data, offsets, classes, packed):
     return out
 
 
-def text_counts(text: pl.Series) -> np.ndarray:
+def text_counts(text: pl.Series, text_bytes: tuple[Any, np.ndarray] | None = None
+                ) -> np.ndarray:
     """Per row, from one pass over the text: ``CHAR_COLUMNS`` (characters, letters (``\\p{L}``),
     upper-case letters (``\\p{Lu}``), decimal digits (``\\p{Nd}``) and characters that are
     numbers or white space (``[\\p{N}\\s]``)), then ``PARAGRAPH_COLUMNS`` (paragraphs, split by
     ``features.tokens.PARAGRAPH_BREAK`` and by ``PARAGRAPH_SEP`` itself, stripped, empty ones
     dropped; duplicate paragraphs, whose text came before on the page; characters of all
-    paragraphs and of the duplicates)."""
+    paragraphs and of the duplicates). ``text_bytes``: the text's ``utf8_buffer``, if taken
+    already."""
     classes, _ = load_table()
-    data, offsets = string_buffers(text)
+    data, offsets = string_buffers(text, text_bytes)
     return _text_counts(data, offsets, classes, packed_classes())
 
 

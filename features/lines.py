@@ -11,6 +11,7 @@ aggregates."""
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -57,13 +58,16 @@ def split_lines(base: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def explode_lines(base: pl.DataFrame) -> pl.DataFrame:
+def explode_lines(base: pl.DataFrame, text_bytes: tuple[Any, np.ndarray] | None = None
+                  ) -> pl.DataFrame:
     """One row per non-blank line: ``_row``, ``line`` (stripped), ``nb_idx`` (index among the
     page's non-blank lines), ``para`` (paragraph number: the blank lines before it, counted
     over all pages of ``base``, so it tells a page's paragraphs apart but does not start at 0
     on each page). The non-blank lines of ``split_lines``, cut natively
-    (``features.kernels.nonblank_lines``, checked against it by ``tests/test_kernels.py``)."""
-    return nonblank_lines(base.get_column("text"), base.get_column("_row").to_numpy())
+    (``features.kernels.nonblank_lines``, checked against it by ``tests/test_kernels.py``).
+    ``text_bytes``: the ``utf8_buffer`` of ``base``'s text, if taken already."""
+    return nonblank_lines(base.get_column("text"), base.get_column("_row").to_numpy(),
+                          text_bytes)
 
 
 def mark_lines(lines: pl.DataFrame, titles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -34,9 +34,9 @@ def content_hash(text: str | None, html: str | None) -> str:
     return h.hexdigest()
 
 
-def text_hashes(text: pl.Series) -> list[str]:
-    """``content_hash`` of each page of a text column, read off its UTF-8 bytes in Arrow
-    (no per-page encoding)."""
+def text_hashes(text: Any) -> list[str]:
+    """``content_hash`` of each page of a text column (what ``utf8_buffer`` takes), read off
+    its UTF-8 bytes in Arrow (no per-page encoding)."""
     data_buf, offsets = utf8_buffer(text)
     data, bounds = memoryview(data_buf), offsets.tolist()
     blake2b = hashlib.blake2b
@@ -87,10 +87,15 @@ def text_pages_frame(page_id: Any, url: Any, source: Any, text: Any) -> pl.DataF
     frame = pl.DataFrame({"page_id": page_id, "url": url, "source": source},
                          schema={name: EXTRACTED_SCHEMA[name]
                                  for name in ("page_id", "url", "source")})
+    # Hashed before it becomes a polars column: a pyarrow array (the JSONL scan's) is read
+    # in place, where the polars column would be copied back out of its string views.
+    if isinstance(text, list):
+        text = pl.Series("text", text, dtype=pl.String)
+    hashes = text_hashes(text)
     text = pl.Series("text", text, dtype=pl.String)
     plain = extract_record("", None)
     return frame.with_columns(
-        pl.Series("content_hash", text_hashes(text), dtype=pl.String),
+        pl.Series("content_hash", hashes, dtype=pl.String),
         pl.lit(plain.title, pl.String).alias("title"),
         pl.lit(False).alias("is_html"),
         text,

@@ -490,3 +490,26 @@ def test_char_counts_of_long_pages_match_regex_counts(size: int) -> None:
     ).to_numpy()
     assert np.array_equal(counts, expected)
     assert size < 2**17 or counts[0, 1] > 2**16  # letters beyond one 16-bit field
+
+
+def test_utf8_buffer_reads_an_arrow_column_in_place_and_others_alike() -> None:
+    """A pyarrow large_string array without nulls (the JSONL scan's text) is read where it
+    is; polars columns, lists and arrays with nulls give the same bytes and offsets, nulls as
+    empty strings."""
+    import pyarrow as pa
+
+    values = ["a", "", "héllo wörld\n", "日本語", "x" * 300]
+    whole = pa.array(values, type=pa.large_string())
+    sliced = whole.slice(1, 3)  # an offset into the same buffers
+    for arrow, expected in ((whole, values), (sliced, values[1:4])):
+        data_buf, offsets = kernels.utf8_buffer(arrow)
+        assert data_buf.address == arrow.buffers()[2].address  # no copy
+        data = bytes(data_buf)
+        assert [data[a:b].decode() for a, b in zip(offsets, offsets[1:], strict=False)] == expected
+    with_null = [*values[:2], None, *values[2:]]
+    for column in (pl.Series(with_null, dtype=pl.String), with_null,
+                   pa.array(with_null, type=pa.large_string()), pa.array(with_null)):
+        data_buf, offsets = kernels.utf8_buffer(column)
+        data = bytes(data_buf)
+        got = [data[a:b].decode() for a, b in zip(offsets, offsets[1:], strict=False)]
+        assert got == [v or "" for v in with_null]
