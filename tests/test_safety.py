@@ -750,7 +750,8 @@ def _cached_pages(path: Path) -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mincore(2) and fadvise")
 def test_parts_leave_the_page_cache_once_their_rows_are_written(tmp_path: Path) -> None:
     """A part is read once: after its rows went into final/, its pages are dropped from the
-    cache (see TableAppender); a part still held for the next row group is not."""
+    cache (see TableAppender), and so are the final files' written row groups, once on
+    disk; a part still held for the next row group is not."""
     from jobs.partition import TableAppender
 
     staging = Staging(tmp_path, DATE, "k")
@@ -768,9 +769,36 @@ def test_parts_leave_the_page_cache_once_their_rows_are_written(tmp_path: Path) 
         pytest.skip(f"{tmp_path} keeps no written file in the page cache")
     for name in TABLES:
         assert _cached_pages(staging.part_file(0, name)) == 0, name
+        final = staging.final / f"{name}.parquet"
+        assert final.stat().st_size > 1 << 12 and _cached_pages(final) == 0, name
     assert written.stat().st_size > 1 << 20  # a part of real size, not a page or two
     dest = staging.commit({})  # the rows themselves are all there
     assert pl.read_parquet(dest / "texts.parquet").height == rows + 1
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no page cache hints here")
+def test_a_failed_write_of_a_final_row_group_fails_the_append(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dropping a final file's pages first writes them to disk; a failure there (EIO from
+    the device) is the run's error, not a hint to ignore: later fsyncs on other file
+    descriptors would not report it. The parts stay for a rerun."""
+    import errno
+
+    import jobs.partition as partition
+
+    staging = Staging(tmp_path, DATE, "k")
+    staging.prepare()
+    rows = partition.TableAppender.ROW_GROUP_ROWS
+    staging.write_batch(0, {name: pl.DataFrame({"page_id": [f"p{i}" for i in range(rows)]})
+                            for name in TABLES}, {"index": 0})
+
+    def failing_fdatasync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(partition.os, "fdatasync", failing_fdatasync)
+    with pytest.raises(OutputError, match="Input/output error"):
+        staging.append_finished()
+    assert not staging.final.exists() and staging.is_done(0)
 
 
 def test_leftover_worker_of_another_run_cannot_add_its_rows(tmp_path: Path) -> None:
