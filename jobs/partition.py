@@ -383,8 +383,7 @@ class TableAppender:
         self.target = target
         self._writer: Any = None
         self._schema: Any = None
-        self._held: list[Any] = []  # parts not written yet
-        self._held_parts: list[Path] = []  # their files
+        self._held: list[tuple[Path, Any]] = []  # parts not written yet: (file, table)
 
     def append(self, part: Path) -> None:
         import pyarrow as pa
@@ -402,11 +401,10 @@ class TableAppender:
             self._schema = table.schema
         if table.num_rows == 0:
             return
-        self._held.append(table)
-        self._held_parts.append(part)
+        self._held.append((part, table))
         del table  # only ``_held`` may keep the part mapped (see ``_write_held``)
-        if (sum(t.num_rows for t in self._held) >= self.ROW_GROUP_ROWS
-                or sum(t.nbytes for t in self._held) >= self.ROW_GROUP_BYTES):
+        if (sum(t.num_rows for _, t in self._held) >= self.ROW_GROUP_ROWS
+                or sum(t.nbytes for _, t in self._held) >= self.ROW_GROUP_BYTES):
             self._write_held()
 
     def _write_held(self) -> None:
@@ -423,14 +421,14 @@ class TableAppender:
         schema = self._writer.schema
         # A cast only where a part's types differ: the cast imports pyarrow.compute (0.06 s).
         table = pa.concat_tables([t if t.schema.equals(schema) else t.cast(schema)
-                                  for t in self._held])
+                                  for _, t in self._held])
+        parts = [part for part, _ in self._held]
         self._held = []
         self._writer.write_table(table, row_group_size=table.num_rows)
         # The last views of the parts' mapped pages go first: mapped pages stay cached.
         del table
-        for part in self._held_parts:
+        for part in parts:
             _drop_cached(part)
-        self._held_parts = []
         _drop_cached(self.target, sync=True)
 
     def close(self) -> None:
@@ -450,7 +448,7 @@ class TableAppender:
 
     def abandon(self) -> None:
         """Let go of a file that will be deleted (after a failure, e.g. a full disk)."""
-        self._held, self._held_parts = [], []
+        self._held = []
         writer, self._writer = self._writer, None
         if writer is not None:
             with suppress(Exception):
