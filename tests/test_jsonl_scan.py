@@ -13,7 +13,7 @@ import pytest
 from conftest import SAMPLE
 
 from jobs import readers
-from jobs.jsonl_scan import scan_text_records
+from jobs.jsonl_scan import _valid_utf8, scan_text_records
 from jobs.nightly import iter_batches
 from jobs.pipeline import _text_pages, text_pages_frame
 from jobs.readers import detect_input, resolve_record
@@ -152,6 +152,27 @@ def test_what_the_native_pass_takes_and_declines() -> None:
     ]
     for line in declined:
         assert native(line + b"\n") is None, line
+
+
+def test_the_utf8_check_refuses_what_pythons_decoder_refuses() -> None:
+    # Short strings of the bytes where UTF-8 validators differ: lead bytes of every length,
+    # continuation bytes at both ends of their range, surrogates (ED A0), overlong forms (C0,
+    # E0 80) and code points past U+10FFFF (F4 90, F5, F8).
+    alphabet = [0x41, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xED, 0xEF,
+                0xF0, 0xF4, 0xF5, 0xF8]
+    rng = random.Random(7)
+    refused = 0
+    for _ in range(5000):
+        data = bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 6)))
+        try:
+            data.decode("utf-8")
+            expected = True
+        except UnicodeDecodeError:
+            expected = False
+        assert _valid_utf8(data) is expected, data
+        refused += not expected
+    assert 0 < refused < 5000
+    assert _valid_utf8(b"") and _valid_utf8("caf\u00e9 \u4e2d \U0001F600".encode())
 
 
 def test_lines_over_the_size_limit_are_left_to_the_general_reader(
