@@ -10,7 +10,12 @@ import polars as pl
 from features.chars import char_features
 from features.extract import HTML_FEATURE_DEFAULTS
 from features.kernels import line_stats, text_counts, utf8_buffer
-from features.lines import explode_lines, line_automaton, line_features, mark_lines
+from features.lines import (
+    explode_lines_with_bytes,
+    line_automaton,
+    line_features,
+    mark_lines,
+)
 from features.phrases import load_words
 from features.repetition import NGRAM_WORD_CAP, paragraph_features
 from features.schema import FEATURE_NAMES
@@ -35,9 +40,9 @@ def scan_lines(base: pl.DataFrame, text_bytes: tuple[Any, np.ndarray] | None = N
     if text_bytes is None:
         base = base.sort("_row")
     n = int(base.get_column("_row").max()) + 1 if base.height else 0
-    lines = explode_lines(base, text_bytes)
+    lines, line_bytes = explode_lines_with_bytes(base, text_bytes)
     per_line, per_page = line_stats(
-        lines.get_column("line"), lines.get_column("_row").to_numpy(), n,
+        line_bytes, lines.get_column("_row").to_numpy(), n,
         sorted(load_words("stopwords")), list(GOPHER_STOP_WORDS), NGRAM_WORD_CAP,
         line_automaton())
     lines, head_hits = mark_lines(lines.hstack(per_line), base.select("_row", "title"))

@@ -28,7 +28,7 @@ Greek sigmas are handled).
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -197,13 +197,13 @@ def _last_codepoint(data, a, b):
 
 
 @njit(cache=True)
-def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bullets, ac_delta,
-                ac_class, ac_out, ac_shift):
+def _scan_lines(data, starts, ends, line_page, n_pages, classes, lower, terminal, bullets,
+                ac_delta, ac_class, ac_out, ac_shift):
     """Per line: LINE_COLUMNS (``phrase_bits`` with the line-filter bits above FILTER_SHIFT) and
     a hash of its codepoints; per word: lower-case hash and length; per page: alphabetic words,
     symbols and first word. The automaton is ``_flat_automaton``'s: a state is the offset of its
     row in ``ac_delta`` (``ac_out`` indexed by the offset shifted right by ``ac_shift``)."""
-    n_lines = offsets.size - 1
+    n_lines = starts.size
     line_out = np.zeros((8, n_lines), dtype=np.int64)
     line_hash = np.empty(n_lines, dtype=np.uint64)
     page_out = np.zeros((n_pages, 2), dtype=np.int64)
@@ -231,7 +231,7 @@ def _scan_lines(data, offsets, line_page, n_pages, classes, lower, terminal, bul
         while prev_page < page:
             prev_page += 1
             page_first_word[prev_page] = nw
-        i, end = offsets[ln], offsets[ln + 1]
+        i, end = starts[ln], ends[ln]
         line_start = i
         chars = words = alpha_words = symbols = 0
         in_word = False
@@ -617,9 +617,9 @@ def _same_bytes(data, i, end, j, j_end):
 
 
 @njit(cache=True)
-def _line_dups(data, offsets, line_page, line_hash):
-    """Whether each line is the same text (compared byte for byte) as an earlier line of its
-    page (``line_page``: a page's lines consecutive)."""
+def _line_dups(data, starts, ends, line_page, line_hash):
+    """Whether each line (bytes ``starts[i]:ends[i]``) is the same text (compared byte for
+    byte) as an earlier line of its page (``line_page``: a page's lines consecutive)."""
     n = line_hash.size
     is_dup = np.zeros(n, dtype=np.bool_)
     big = 1
@@ -642,7 +642,7 @@ def _line_dups(data, offsets, line_page, line_hash):
             h = line_hash[ln]
             j = _home(h, mask)
             while owner[j] >= 0 and not (line_hash[owner[j]] == h and _same_bytes(
-                    data, offsets[owner[j]], offsets[owner[j] + 1], offsets[ln], offsets[ln + 1])):
+                    data, starts[owner[j]], ends[owner[j]], starts[ln], ends[ln])):
                 j = (j + 1) & mask
             if owner[j] < 0:
                 owner[j] = ln
@@ -734,7 +734,8 @@ def _split_views(data, offsets, row_ids, classes, newlines, returns):
     """Arrow string views of the stripped non-blank lines of each row of ``data``/``offsets``
     (``newlines`` and ``returns``: where its "\n" and "\r" bytes are): into ``data`` (buffer 0) where the line holds no "\r", else into a
     copy without it (buffer 1, returned); per line its row id, paragraph number (blank lines
-    before it, over all rows) and index among its row's non-blank lines."""
+    before it, over all rows), index among its row's non-blank lines, and where its bytes are
+    in ``data`` followed by buffer 1 (start, end)."""
     n = offsets.size - 1
     cap = newlines.size + n  # a line ends at "\n" or at its row's end
     views = np.zeros(16 * cap, dtype=np.uint8)
@@ -742,6 +743,7 @@ def _split_views(data, offsets, row_ids, classes, newlines, returns):
     row = np.empty(cap, dtype=np.uint32)
     para = np.empty(cap, dtype=np.uint32)
     nb_idx = np.empty(cap, dtype=np.uint32)
+    span = np.empty((2, cap), dtype=np.int64)
     blanks = 0
     n_lines = 0
     w = 0
@@ -766,6 +768,7 @@ def _split_views(data, offsets, row_ids, classes, newlines, returns):
             else:
                 src = data
                 buf = 0
+                shift = 0
                 if any_cr and np.any(data[a:b] == 0x0D):
                     if copied.size == 0:
                         copied = np.empty(data.size, dtype=np.uint8)
@@ -775,6 +778,7 @@ def _split_views(data, offsets, row_ids, classes, newlines, returns):
                             copied[w] = data[t]
                             w += 1
                     src, buf, a, b = copied, 1, start, w
+                    shift = data.size
                 v = 16 * n_lines
                 _put_le32(views, v, b - a)
                 if b - a <= 12:  # short strings live in the view itself
@@ -786,6 +790,8 @@ def _split_views(data, offsets, row_ids, classes, newlines, returns):
                     _put_le32(views, v + 8, buf)
                     _put_le32(views, v + 12, a)
                 row[n_lines] = row_ids[r]
+                span[0, n_lines] = a + shift
+                span[1, n_lines] = b + shift
                 para[n_lines] = blanks
                 nb_idx[n_lines] = k
                 k += 1
@@ -793,29 +799,44 @@ def _split_views(data, offsets, row_ids, classes, newlines, returns):
             if j >= end:
                 break
             i = j + 1
-    return views[:16 * n_lines], copied[:w], row[:n_lines], para[:n_lines], nb_idx[:n_lines]
+    return (views[:16 * n_lines], copied[:w], row[:n_lines], para[:n_lines], nb_idx[:n_lines],
+            span[:, :n_lines])
 
 
-def nonblank_lines(text: pl.Series, row_ids: np.ndarray,
-                   text_bytes: tuple[Any, np.ndarray] | None = None) -> pl.DataFrame:
+class LineBytes(NamedTuple):
+    """Where each line of a ``cut_lines`` frame is in one byte array: ``data[start[i]:end[i]]``
+    (what ``line_stats`` reads, instead of copying the line column out of its views)."""
+
+    data: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+
+def cut_lines(text: pl.Series, row_ids: np.ndarray,
+              text_bytes: tuple[Any, np.ndarray] | None = None
+              ) -> tuple[pl.DataFrame, LineBytes]:
     """The frame of ``features.lines.explode_lines`` (``_row`` from ``row_ids``, ``line``,
-    ``para``, ``nb_idx``), cut in one pass; ``line`` is a column of views into the text's
-    bytes (no line is copied but those with a "\r" inside). ``text_bytes``: the text's
-    ``utf8_buffer``, if taken already."""
+    ``para``, ``nb_idx``), cut in one pass, and the ``LineBytes`` of its lines. ``line`` is a
+    column of views into the text's bytes (no line is copied but those with a "\r" inside).
+    ``text_bytes``: the text's ``utf8_buffer``, if taken already."""
     import pyarrow as pa
 
     data_buf, offsets = text_bytes if text_bytes is not None else utf8_buffer(text)
     if data_buf.size >= 2**31:
         raise ValueError("string views address at most 2 GiB of text: split the batch")
-    data = np.frombuffer(data_buf, dtype=np.uint8)
+    data = (np.frombuffer(data_buf, dtype=np.uint8) if data_buf.size
+            else np.zeros(0, dtype=np.uint8))
     classes, _ = load_table()
-    views, copied, row, para, nb_idx = _split_views(
+    views, copied, row, para, nb_idx, span = _split_views(
         data, offsets, row_ids.astype(np.uint32), classes, np.flatnonzero(data == 0x0A),
         np.flatnonzero(data == 0x0D))
     line = pa.StringViewArray.from_buffers(
         pa.string_view(), row.size, [None, pa.py_buffer(views), data_buf, pa.py_buffer(copied)])
-    return pl.DataFrame([pl.Series("_row", row), pl.Series("line", line),
-                         pl.Series("para", para), pl.Series("nb_idx", nb_idx)])
+    frame = pl.DataFrame([pl.Series("_row", row), pl.Series("line", line),
+                          pl.Series("para", para), pl.Series("nb_idx", nb_idx)])
+    # Lines with a "\r" inside were copied without it: then one array holds both (rare).
+    all_bytes = np.concatenate((data, copied)) if copied.size else data
+    return frame, LineBytes(all_bytes, span[0], span[1])
 
 
 @njit(cache=True)
@@ -1084,21 +1105,26 @@ def _flat_automaton(automaton: tuple[np.ndarray, np.ndarray, np.ndarray]
     return flat
 
 
-def line_stats(lines: pl.Series, line_page: np.ndarray, n_pages: int, stop_words: list[str],
-               gopher_words: list[str], ngram_cap: int,
-               automaton: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[pl.DataFrame,
-                                                                              pl.DataFrame]:
+def line_stats(lines: pl.Series | LineBytes, line_page: np.ndarray, n_pages: int,
+               stop_words: list[str], gopher_words: list[str], ngram_cap: int,
+               automaton: tuple[np.ndarray, np.ndarray, np.ndarray]
+               ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per line (LINE_COLUMNS, then ``_filter_bits`` and ``_is_dup``: the same text as an earlier
-    line of its page) and
-    per page (PAGE_WORD_COLUMNS and the n-gram fractions) of non-blank stripped lines;
+    line of its page) and per page (PAGE_WORD_COLUMNS and the n-gram fractions) of non-blank
+    stripped ``lines`` (a string column, or the ``LineBytes`` of ``cut_lines``, read in place:
+    copying a batch's line column out of its views took 18 ms per 4,000 pages);
     ``line_page`` (non-decreasing) gives each line's page; the ``automaton`` of
     ``phrase_automaton`` sets each line's ``phrase_bits`` (``_filter_bits``: its filters)."""
     classes, lower = load_table()
-    data, offsets = string_buffers(lines)
+    if isinstance(lines, LineBytes):
+        data, starts, ends = lines
+    else:
+        data, offsets = string_buffers(lines)
+        starts, ends = offsets[:-1], offsets[1:]
     vocab_keys, vocab_values = vocabulary_table(tuple(stop_words), tuple(gopher_words))
     line_page = line_page.astype(np.int64)
     line_out, line_hash, page_out, word_hash, word_len, first = _scan_lines(
-        data, offsets, line_page, n_pages, classes, lower,
+        data, starts, ends, line_page, n_pages, classes, lower,
         TERMINAL_CODEPOINTS, BULLET_CODEPOINTS, *_flat_automaton(automaton))
     words, top, dup = _page_words(word_hash, word_len, first, vocab_keys, vocab_values,
                                   ngram_cap, _TOP_MAX_N, _MAX_N)
@@ -1107,7 +1133,7 @@ def line_stats(lines: pl.Series, line_page: np.ndarray, n_pages: int, stop_words
     line_out[7] &= (1 << FILTER_SHIFT) - 1
     per_line = pl.DataFrame({**{name: line_out[k] for k, name in enumerate(LINE_COLUMNS)},
                              "_filter_bits": filter_bits,
-                             "_is_dup": _line_dups(data, offsets, line_page, line_hash)})
+                             "_is_dup": _line_dups(data, starts, ends, line_page, line_hash)})
     # PAGE_WORD_COLUMNS: _nwords, _word_chars, _alpha_words, _stop_words, _gopher_words,
     # _unique_words, _symbols.
     page_columns = (words[:, 0], words[:, 1], page_out[:, 0], words[:, 2], words[:, 3],

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from features.kernels import line_flags, nonblank_lines, phrase_automaton
+from features.kernels import LineBytes, cut_lines, line_flags, phrase_automaton
 from features.phrases import line_filter, load_phrases
 
 HEAD_LINES = 5
@@ -64,10 +64,16 @@ def explode_lines(base: pl.DataFrame, text_bytes: tuple[Any, np.ndarray] | None 
     page's non-blank lines), ``para`` (paragraph number: the blank lines before it, counted
     over all pages of ``base``, so it tells a page's paragraphs apart but does not start at 0
     on each page). The non-blank lines of ``split_lines``, cut natively
-    (``features.kernels.nonblank_lines``, checked against it by ``tests/test_kernels.py``).
+    (``features.kernels.cut_lines``, checked against it by ``tests/test_kernels.py``).
     ``text_bytes``: the ``utf8_buffer`` of ``base``'s text, if taken already."""
-    return nonblank_lines(base.get_column("text"), base.get_column("_row").to_numpy(),
-                          text_bytes)
+    return explode_lines_with_bytes(base, text_bytes)[0]
+
+
+def explode_lines_with_bytes(base: pl.DataFrame,
+                             text_bytes: tuple[Any, np.ndarray] | None = None
+                             ) -> tuple[pl.DataFrame, LineBytes]:
+    """``explode_lines`` and where its lines' bytes are, for ``features.kernels.line_stats``."""
+    return cut_lines(base.get_column("text"), base.get_column("_row").to_numpy(), text_bytes)
 
 
 def mark_lines(lines: pl.DataFrame, titles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

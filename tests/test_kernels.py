@@ -18,6 +18,7 @@ from features import kernels
 from features.lines import (
     LINE_PHRASE_LISTS,
     explode_lines,
+    explode_lines_with_bytes,
     line_automaton,
     line_patterns,
     mark_lines,
@@ -470,11 +471,30 @@ def test_explode_lines_of_a_sliced_text_column(pages: pl.DataFrame) -> None:
 def test_explode_lines_on_white_space_mixes(texts: list[str]) -> None:
     base = pl.DataFrame({"text": texts}).select(
         pl.int_range(len(texts), dtype=pl.UInt32).alias("_row"), "text")
-    got = explode_lines(base)
+    got, spans = explode_lines_with_bytes(base)
     expected = _reference_explode_lines(base)
     for name in got.columns:
         assert got[name].equals(expected[name]), (name, texts)
     assert got["line"].to_list() == expected["line"].to_list()
+    # Where line_stats reads each line: its bytes, "\r" removed (those lines are copied).
+    assert [spans.data[a:b].tobytes().decode() for a, b in zip(spans.start, spans.end,
+                                                               strict=True)] == got["line"].to_list()
+
+
+def test_line_stats_reads_the_cut_lines_in_place_as_it_reads_their_column(
+        pages: pl.DataFrame) -> None:
+    # Real pages, some with a "\r" inside a line, from a sliced column (bytes before row 0).
+    crlf = pages.head(30).with_columns(pl.col("text").str.replace_all("\n", "\r\n x\ry "))
+    base = pl.concat([crlf, pages]).slice(5, 200).with_columns(
+        pl.int_range(200, dtype=pl.UInt32).alias("_row"))
+    lines, spans = explode_lines_with_bytes(base)
+    assert spans.end.max() > kernels.utf8_buffer(base["text"])[0].size  # lines were copied
+    args = (lines["_row"].to_numpy(), base.height, sorted(load_words("stopwords")),
+            list(GOPHER_STOP_WORDS), NGRAM_WORD_CAP, line_automaton())
+    from_bytes = kernels.line_stats(spans, *args)
+    from_column = kernels.line_stats(lines["line"], *args)
+    for got, expected in zip(from_bytes, from_column, strict=True):
+        assert got.equals(expected)
 
 
 @pytest.mark.parametrize("size", [2**15 - 1, 2**15, 2**16 + 3, 200_003])
