@@ -39,9 +39,14 @@ class Feature:
 
     def describe_value(self, value: float) -> str:
         """The value as a reader wants it (a word count, not its logarithm)."""
+        return self.describe_values([value])[0]
+
+    def describe_values(self, values: list[float]) -> list[str]:
+        """``describe_value`` of each of ``values`` (one call for many: explanations word
+        thousands of values a batch)."""
         if self.shown_as == "count_from_log10":
-            value = 10**value - 1
-        return self.fmt.format(value)
+            values = [10**v - 1 for v in values]
+        return list(map(self.fmt.format, values))
 
 
 def _frac(name: str, meaning: str, group: Group, direction: Direction, reason: str) -> Feature:

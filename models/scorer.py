@@ -25,25 +25,6 @@ def score_features(loaded: LoadedModel, feats: pl.DataFrame, lines: pl.DataFrame
     return pl.DataFrame({
         "score": scores,
         "decision": decisions.astype(str),
-        "reasons": string_lists(reasons),
+        "reasons": reasons,
         "model_version": [loaded.version] * X.shape[0],
     })
-
-
-def string_lists(rows: list[list[str]]) -> pl.Series:
-    """``pl.Series(rows, dtype=pl.List(pl.String))`` built from one flat array and offsets:
-    polars converts a Python list of lists one inner list at a time (18 ms per 1,000 pages,
-    against 1 ms this way). Not ``pyarrow.array`` on the Python list: it imports pandas to
-    check its argument (0.4 CPU s in each worker, which otherwise never loads pandas)."""
-    import pyarrow as pa
-
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)), out=offsets[1:])
-    flat = pl.Series([item for row in rows for item in row], dtype=pl.String).to_arrow(
-        compat_level=pl.CompatLevel.oldest())
-    lists = pa.LargeListArray.from_arrays(
-        pa.Array.from_buffers(pa.int64(), offsets.size, [None, pa.py_buffer(offsets)]),
-        flat.cast(pa.large_string()))
-    series = pl.from_arrow(lists)
-    assert isinstance(series, pl.Series)
-    return series.cast(pl.List(pl.String))

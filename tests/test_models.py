@@ -7,7 +7,6 @@ import pickle
 import shutil
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from models.registry import REGISTRY_DIR, ModelError, load_model, read_index
@@ -84,16 +83,3 @@ def test_recall_at_precision_on_a_hand_ranked_list() -> None:
     assert recall_at_precision(p, y, (0.7, 0.8)) == {"0.70": 1.0, "0.80": 2 / 3}
 
 
-@pytest.mark.parametrize("rows", [
-    [["error text '403'", "duplicated lines: 59%"], [], ["é ✓ 中文"], [], []],
-    [[], [], []],
-    [],
-    [["one"]],
-])
-def test_string_lists_equal_polars_own_conversion(rows: list[list[str]]) -> None:
-    from models.scorer import string_lists
-
-    expected = pl.Series(rows, dtype=pl.List(pl.String))
-    got = string_lists(rows)
-    assert got.dtype == pl.List(pl.String) and got.len() == len(rows)
-    assert got.to_list() == expected.to_list()
