@@ -36,9 +36,13 @@ def scan_lines(base: pl.DataFrame, text_bytes: tuple[Any, np.ndarray] | None = N
     """Marked non-blank lines, title phrase hits and per-page word statistics of ``base``
     (``_row``, ``text``, ``title``): the one way lines are marked, for features and for the
     report's page view alike. ``text_bytes``: the ``utf8_buffer`` of ``base``'s text, if
-    taken already (then ``base`` must be in ``_row`` order already: it is not sorted)."""
+    taken already (then ``base`` must be in ``_row`` order already: it is checked, not
+    sorted)."""
     if text_bytes is None:
         base = base.sort("_row")
+    elif not base.get_column("_row").is_sorted():
+        # The buffers hold the text in the frame's order: lines would go to the wrong pages.
+        raise ValueError("scan_lines: text_bytes given for a frame not in _row order")
     n = int(base.get_column("_row").max()) + 1 if base.height else 0
     lines, line_bytes = explode_lines_with_bytes(base, text_bytes)
     per_line, per_page = line_stats(

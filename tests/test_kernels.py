@@ -533,3 +533,14 @@ def test_utf8_buffer_reads_an_arrow_column_in_place_and_others_alike() -> None:
         data = bytes(data_buf)
         got = [data[a:b].decode() for a, b in zip(offsets, offsets[1:], strict=False)]
         assert got == [v or "" for v in with_null]
+
+
+def test_scan_lines_refuses_buffers_of_a_frame_out_of_row_order(pages: pl.DataFrame) -> None:
+    from features.compute import scan_lines
+
+    base = pages.head(20).with_columns(pl.lit("").alias("title"))
+    shuffled = base.reverse()
+    with pytest.raises(ValueError, match="_row order"):
+        scan_lines(shuffled, kernels.utf8_buffer(shuffled["text"]))
+    in_order, _, _ = scan_lines(base, kernels.utf8_buffer(base["text"]))
+    assert in_order.equals(scan_lines(shuffled)[0])  # without buffers it sorts
