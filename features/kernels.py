@@ -180,7 +180,8 @@ def _hash_step(h, cp, lc):
 
 @njit(cache=True, inline="always")
 def _emit_word(word_hash, word_len, nw, h, length):
-    word_hash[nw] = _finish(h)
+    # Finished after the scan, in a loop of its own (``_scan_lines``' end).
+    word_hash[nw] = h
     word_len[nw] = length
     return nw + 1
 
@@ -354,6 +355,10 @@ def _scan_lines(data, starts, ends, line_page, n_pages, classes, lower, terminal
     while prev_page < n_pages:
         prev_page += 1
         page_first_word[prev_page] = nw
+    # The words' finaliser, out of the byte loop: there its multiplies cost registers the loop
+    # needs (131 -> 122-130 ms per 4,000 crawl pages, the finishing included).
+    for k in range(nw):
+        word_hash[k] = _finish(word_hash[k])
     return line_out, line_hash, page_out, word_hash[:nw], word_len[:nw], page_first_word
 
 
