@@ -12,6 +12,7 @@ from models.explain import (
     EVIDENCE_FLAG,
     MAX_REASONS,
     MIN_EFFECT,
+    PYTHON_SPACES,
     SNIPPET_CHARS,
     _lists,
     evidence_lines,
@@ -136,3 +137,7 @@ def test_reason_lists_equal_polars_own_conversion(rows: list[list[str]]) -> None
                  np.array([len(row) for row in rows], dtype=np.int64))
     assert got.dtype == pl.List(pl.String) and got.len() == len(rows)
     assert got.to_list() == expected.to_list()
+
+
+def test_the_snippet_white_space_is_what_python_splits_on() -> None:
+    assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == PYTHON_SPACES
