@@ -356,7 +356,7 @@ def _scan_lines(data, starts, ends, line_page, n_pages, classes, lower, terminal
         prev_page += 1
         page_first_word[prev_page] = nw
     # The words' finaliser, out of the byte loop: there its multiplies cost registers the loop
-    # needs (131 -> 122-130 ms per 4,000 crawl pages, the finishing included).
+    # needs (about 138 -> 130 ms per 4,000 crawl pages, the finishing included).
     for k in range(nw):
         word_hash[k] = _finish(word_hash[k])
     return line_out, line_hash, page_out, word_hash[:nw], word_len[:nw], page_first_word
