@@ -119,9 +119,14 @@ def string_buffers(column: pl.Series, text_bytes: tuple[Any, np.ndarray] | None 
     """``(data, offsets)``: ``utf8_buffer`` (or ``text_bytes``, the column's, if taken
     already) with the bytes as a numpy array."""
     data_buf, offsets = text_bytes if text_bytes is not None else utf8_buffer(column)
-    data = (np.frombuffer(data_buf, dtype=np.uint8) if data_buf.size
+    return _byte_array(data_buf), offsets
+
+
+def _byte_array(data_buf: Any) -> np.ndarray:
+    """An Arrow buffer's bytes as a numpy array, in place (a new empty one for an empty
+    buffer)."""
+    return (np.frombuffer(data_buf, dtype=np.uint8) if data_buf.size
             else np.zeros(0, dtype=np.uint8))
-    return data, offsets
 
 
 @njit(cache=True, inline="always")
@@ -829,8 +834,7 @@ def cut_lines(text: pl.Series, row_ids: np.ndarray,
     data_buf, offsets = text_bytes if text_bytes is not None else utf8_buffer(text)
     if data_buf.size >= 2**31:
         raise ValueError("string views address at most 2 GiB of text: split the batch")
-    data = (np.frombuffer(data_buf, dtype=np.uint8) if data_buf.size
-            else np.zeros(0, dtype=np.uint8))
+    data = _byte_array(data_buf)
     classes, _ = load_table()
     views, copied, row, para, nb_idx, span = _split_views(
         data, offsets, row_ids.astype(np.uint32), classes, np.flatnonzero(data == 0x0A),
