@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
+
 import numpy as np
 import polars as pl
 
@@ -34,6 +37,39 @@ PYTHON_SPACES = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u200
 _SPACE_RUN = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in PYTHON_SPACES) + "]+"
 
 
+@dataclass(frozen=True)
+class ReasonTemplates:
+    """What the feature declarations say about reasons, worked out once per process."""
+
+    feats: list[Feature]  # in FEATURE_NAMES order
+    members: dict[str, list[int]]  # reason key -> its features (defects only)
+    prefix: pl.Series  # per feature: its reason's text before "{value}" ...
+    suffix: pl.Series  # ... and after it ("" where the reason has not exactly one)
+    holes: np.ndarray  # per feature: how many "{value}" its reason has
+    percent: np.ndarray  # per feature: its one value is worded as "{:.0%}"
+    evidence: list[str]  # per feature: the evidence kind that shows its reasons
+
+
+@cache
+def reason_templates() -> ReasonTemplates:
+    feats = [BY_NAME[n] for n in FEATURE_NAMES]
+    # Only features declared as defects can be reasons; others ('none') shift the score but
+    # say nothing a reader can act on.
+    members: dict[str, list[int]] = {}
+    for j, f in enumerate(feats):
+        if f.direction != "none":
+            members.setdefault(reason_key(f), []).append(j)
+    parts = [f.reason.format(value="\x00").split("\x00") for f in feats]
+    holes = np.array([len(p) - 1 for p in parts])
+    return ReasonTemplates(
+        feats, members,
+        pl.Series([p[0] if len(p) == 2 else "" for p in parts], dtype=pl.String),
+        pl.Series([p[1] if len(p) == 2 else "" for p in parts], dtype=pl.String),
+        holes,
+        np.array([f.fmt == "{:.0%}" and f.shown_as == "value" for f in feats]) & (holes == 1),
+        [reason_key(f) if reason_key(f) in ("error", "wall") else f.group for f in feats])
+
+
 def evidence_lines(lines: pl.DataFrame, n_pages: int) -> dict[str, tuple[pl.Series, np.ndarray]]:
     """Per evidence kind: each page's first flagged line (null where it has none) and its
     number of flagged lines."""
@@ -64,13 +100,8 @@ def explain(values: np.ndarray, contrib: np.ndarray,
     how many more there are. Built column-wise: per-pair Python formatting cost 20 ms per
     4,000 pages."""
     rows = np.arange(values.shape[0]) if rows is None else np.asarray(rows)
-    feats = [BY_NAME[n] for n in FEATURE_NAMES]
-    # Only features declared as defects can be reasons; others ('none') shift the score but
-    # say nothing a reader can act on.
-    members: dict[str, list[int]] = {}
-    for j, f in enumerate(feats):
-        if f.direction != "none":
-            members.setdefault(reason_key(f), []).append(j)
+    tmpl = reason_templates()
+    members = tmpl.members
     n_rows = len(rows)
     if n_rows == 0 or not members:
         return _lists(pl.Series([], dtype=pl.String), np.zeros(n_rows, dtype=np.int64))
@@ -86,21 +117,13 @@ def explain(values: np.ndarray, contrib: np.ndarray,
     pair_row = np.broadcast_to(np.arange(n_rows)[:, None], at.shape)[at]
     pair_feat = worst[pair_row, ranked[at]]
     pair_page = rows[pair_row]
-    # Each reason's template around its value, and the evidence kind that shows it.
-    prefix, suffix, kind, holes = [], [], [], []
-    kinds = list(evidence)
-    for f in feats:
-        parts = f.reason.format(value="\x00").split("\x00")
-        holes.append(len(parts) - 1)
-        prefix.append(parts[0] if len(parts) == 2 else "")
-        suffix.append(parts[1] if len(parts) == 2 else "")
-        key = reason_key(f) if reason_key(f) in ("error", "wall") else f.group
-        kind.append(kinds.index(key) if key in kinds else -1)
-    words = _worded_values(feats, np.asarray(holes), pair_feat,
-                           values[pair_page, pair_feat])
+    words = _worded_values(tmpl, pair_feat, values[pair_page, pair_feat])
     # The first flagged line of the pair's page and kind, from all kinds' lines end to end.
+    kinds = list(evidence)
+    kind = np.array([kinds.index(k) if k in kinds else -1 for k in tmpl.evidence],
+                    dtype=np.int64)
     n_pages = evidence[kinds[0]][0].len() if kinds else 0
-    pair_kind = np.asarray(kind, dtype=np.int64)[pair_feat]
+    pair_kind = kind[pair_feat]
     slot = pl.Series(np.where(pair_kind >= 0, pair_kind * n_pages + pair_page, -1))
     all_lines = (pl.concat([evidence[k][0] for k in kinds]) if kinds
                  else pl.Series([], dtype=pl.String))
@@ -113,9 +136,9 @@ def explain(values: np.ndarray, contrib: np.ndarray,
     tail = (pl.when(line.str.len_bytes() > 0).then(pl.format(": '{}'{}", snippet, more))
             .otherwise(pl.lit("")))
     text = pl.DataFrame({
-        "prefix": pl.Series(prefix, dtype=pl.String).gather(pair_feat),
+        "prefix": tmpl.prefix.gather(pair_feat),
         "words": words,
-        "suffix": pl.Series(suffix, dtype=pl.String).gather(pair_feat),
+        "suffix": tmpl.suffix.gather(pair_feat),
         "line": all_lines.gather(slot.set(slot < 0, None)),
         "n": all_counts[np.where(slot >= 0, slot, all_counts.size - 1)],
     }).with_columns(  # a column of its own: the branches below would each redo the regex
@@ -124,23 +147,20 @@ def explain(values: np.ndarray, contrib: np.ndarray,
     return _lists(text, n_reasons)
 
 
-def _worded_values(feats: list[Feature], holes: np.ndarray, feat: np.ndarray,
-                   value: np.ndarray) -> pl.Series:
-    """What takes "{value}" in ``feats[feat[i]].reason``: ``value[i]`` as ``describe_value``
-    words it (the whole reason where it has ``holes`` other than one such placeholder)."""
+def _worded_values(tmpl: ReasonTemplates, feat: np.ndarray, value: np.ndarray) -> pl.Series:
+    """What takes "{value}" in ``tmpl.feats[feat[i]].reason``: ``value[i]`` as
+    ``describe_value`` words it (the whole reason where it has other than one placeholder)."""
     # "{:.0%}" is 100 * value rounded half to even (np.rint does the same to the same
     # double); a negative zero, a non-finite or a huge value is left to Python's format.
-    pct_fmt = np.array([f.fmt == "{:.0%}" and f.shown_as == "value" for f in feats]) & (
-        holes == 1)
     pct = value * 100
-    fast = pct_fmt[feat] & np.isfinite(pct) & ~np.signbit(pct) & (pct < 1e15)
+    fast = tmpl.percent[feat] & np.isfinite(pct) & ~np.signbit(pct) & (pct < 1e15)
     words = pl.Series(np.where(fast, np.rint(pct), 0).astype(np.int64)).cast(pl.String) + "%"
     slow = np.flatnonzero(~fast)
     for j in np.unique(feat[slow]).tolist():
         at = slow[feat[slow] == j]
-        f = feats[j]
+        f = tmpl.feats[j]
         worded = f.describe_values(value[at].tolist())
-        if holes[j] != 1:
+        if tmpl.holes[j] != 1:
             worded = [f.reason.format(value=w) for w in worded]
         words = words.scatter(at, pl.Series(worded, dtype=pl.String))
     return words
@@ -149,7 +169,7 @@ def _worded_values(feats: list[Feature], holes: np.ndarray, feat: np.ndarray,
 def _lists(flat: pl.Series, lengths: np.ndarray) -> pl.Series:
     """A List(String) column: row i holds the next ``lengths[i]`` strings of ``flat``, built from
     one flat array and offsets (polars converts a Python list of lists one inner list at a
-    time)."""
+    time; ``pyarrow.array`` on one imports pandas to check it, 0.4 CPU s in each worker)."""
     import pyarrow as pa
 
     offsets = np.zeros(lengths.size + 1, dtype=np.int64)
