@@ -12,7 +12,8 @@ computed, on the pages of a corpus built by ``bench/build_corpus.py`` (``html.js
 
 and prints the time of each per page and the page rate of the first three alone on all cores:
 an upper bound on HTML pages/s that no change to pagescore's own code can pass while it keeps
-these extractors (and so its outputs).
+these extractors (and so its outputs); then the rate of Lexbor's parse alone, which bounds any
+extractor that works on Lexbor's tree.
 
 Usage: bench/html_floor.py HTML_JSONL [--pages N] [--cores C]
 """
@@ -84,6 +85,9 @@ def main() -> int:
     floor = cpu["parse"] + cpu["main"] + cpu["visible"]
     print(f"resiliparse alone (parse + main + visible): {n / floor:,.0f} pages/s per core, "
           f"{args.cores * n / floor:,.0f} pages/s on {args.cores} cores")
+    # What any extractor on Lexbor's tree (resiliparse, selectolax) is held to.
+    print(f"Lexbor's parse alone: {args.cores * n / cpu['parse']:,.0f} pages/s on "
+          f"{args.cores} cores")
     return 0
 
 
