@@ -9,7 +9,7 @@ import polars as pl
 
 from features.chars import char_features
 from features.extract import HTML_FEATURE_DEFAULTS
-from features.kernels import line_stats, text_counts, utf8_buffer
+from features.kernels import LINE_CLASS_COLUMNS, line_stats, text_counts, utf8_buffer
 from features.lines import (
     explode_lines_with_bytes,
     line_automaton,
@@ -69,7 +69,7 @@ def marked_features(pages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     text = base.get_column("text")
     text_bytes = utf8_buffer(text)
     lines, head_hits, per_page = scan_lines(base, text_bytes)
-    counts = text_counts(text, text_bytes)
+    counts = text_counts(text, text_bytes, per_page.select(LINE_CLASS_COLUMNS).to_numpy())
     parts = [
         line_features(lines, head_hits),
         paragraph_features(base, counts),

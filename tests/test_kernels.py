@@ -406,6 +406,21 @@ def test_paragraph_counts_on_white_space_mixes(texts: list[str]) -> None:
     assert np.array_equal(counts, _reference_paragraphs(texts)), texts
 
 
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(st.text(alphabet="aB1٣Ⅻ\n \t\r\v\f\u2029\u00a0\u2028\x1c\u3000\u0085é中",
+                              max_size=40), min_size=1, max_size=5))
+def test_char_counts_on_white_space_mixes(texts: list[str]) -> None:
+    """The line scan counts the classes of the lines' characters; what lies outside them (line
+    breaks, stripped ends, blank lines, a "\\r" dropped inside a line) must still count."""
+    text = pl.Series("text", texts, dtype=pl.String)
+    expected = pl.DataFrame({"text": text}).select(
+        pl.col("text").str.len_chars().alias("chars"),
+        *(pl.col("text").str.count_matches(p).alias(p)
+          for p in (r"\p{L}", r"\p{Lu}", r"\p{Nd}", r"[\p{N}\s]")),
+    ).to_numpy()
+    assert np.array_equal(_char_counts(text), expected), texts
+
+
 @pytest.mark.parametrize(("line", "bits"), [
     ("\u212aB here", 1),     # the Kelvin sign lower-cases to an ASCII "k"
     ("İX", 2),               # U+0130 lower-cases to "i" + U+0307
@@ -499,7 +514,8 @@ def test_line_stats_reads_the_cut_lines_in_place_as_it_reads_their_column(
 
 @pytest.mark.parametrize("size", [2**15 - 1, 2**15, 2**16 + 3, 200_003])
 def test_char_counts_of_long_pages_match_regex_counts(size: int) -> None:
-    """The four class counts share one word of 16-bit fields, emptied every 2**15 characters."""
+    """The four class counts share one word of 16-bit fields, emptied at least every 2**15
+    characters of a line."""
     unit = "Aa1 Ⅻ\u00e9\u0416\t٣x"
     text = pl.Series("text", [(unit * (size // len(unit) + 1))[:size], "B2 c", ""])
     counts = _char_counts(text)
