@@ -9,7 +9,13 @@ import polars as pl
 
 from features.chars import char_features
 from features.extract import HTML_FEATURE_DEFAULTS
-from features.kernels import LINE_CLASS_COLUMNS, line_stats, text_counts, utf8_buffer
+from features.kernels import (
+    LINE_CLASS_COLUMNS,
+    line_stats,
+    newline_positions,
+    text_counts,
+    utf8_buffer,
+)
 from features.lines import (
     explode_lines_with_bytes,
     line_automaton,
@@ -31,20 +37,22 @@ def compute_features(pages: pl.DataFrame) -> pl.DataFrame:
     return marked_features(pages)[0]
 
 
-def scan_lines(base: pl.DataFrame, text_bytes: tuple[Any, np.ndarray] | None = None
+def scan_lines(base: pl.DataFrame, text_bytes: tuple[Any, np.ndarray] | None = None,
+               newlines: np.ndarray | None = None
                ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Marked non-blank lines, title phrase hits and per-page word statistics of ``base``
     (``_row``, ``text``, ``title``): the one way lines are marked, for features and for the
     report's page view alike. ``text_bytes``: the ``utf8_buffer`` of ``base``'s text, if
     taken already (then ``base`` must be in ``_row`` order already: it is checked, not
-    sorted)."""
+    sorted), and ``newlines`` their ``features.kernels.newline_positions``, if found already."""
     if text_bytes is None:
         base = base.sort("_row")
     elif not base.get_column("_row").is_sorted():
         # The buffers hold the text in the frame's order: lines would go to the wrong pages.
         raise ValueError("scan_lines: text_bytes given for a frame not in _row order")
     n = int(base.get_column("_row").max()) + 1 if base.height else 0
-    lines, line_bytes = explode_lines_with_bytes(base, text_bytes)
+    lines, line_bytes = explode_lines_with_bytes(base, text_bytes,
+                                                 newlines if text_bytes is not None else None)
     per_line, per_page = line_stats(
         line_bytes, lines.get_column("_row").to_numpy(), n,
         sorted(load_words("stopwords")), list(GOPHER_STOP_WORDS), NGRAM_WORD_CAP,
@@ -68,8 +76,10 @@ def marked_features(pages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     # per 4,000 pages); ``base`` is in ``_row`` order by construction.
     text = base.get_column("text")
     text_bytes = utf8_buffer(text)
-    lines, head_hits, per_page = scan_lines(base, text_bytes)
-    counts = text_counts(text, text_bytes, per_page.select(LINE_CLASS_COLUMNS).to_numpy())
+    newlines = newline_positions(text_bytes)
+    lines, head_hits, per_page = scan_lines(base, text_bytes, newlines)
+    counts = text_counts(text, text_bytes, per_page.select(LINE_CLASS_COLUMNS).to_numpy(),
+                         newlines)
     parts = [
         line_features(lines, head_hits),
         paragraph_features(base, counts),

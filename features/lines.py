@@ -70,10 +70,13 @@ def explode_lines(base: pl.DataFrame, text_bytes: tuple[Any, np.ndarray] | None 
 
 
 def explode_lines_with_bytes(base: pl.DataFrame,
-                             text_bytes: tuple[Any, np.ndarray] | None = None
+                             text_bytes: tuple[Any, np.ndarray] | None = None,
+                             newlines: np.ndarray | None = None
                              ) -> tuple[pl.DataFrame, LineBytes]:
-    """``explode_lines`` and where its lines' bytes are, for ``features.kernels.line_stats``."""
-    return cut_lines(base.get_column("text"), base.get_column("_row").to_numpy(), text_bytes)
+    """``explode_lines`` and where its lines' bytes are, for ``features.kernels.line_stats``
+    (``text_bytes`` and ``newlines``: as ``features.kernels.cut_lines`` takes them)."""
+    return cut_lines(base.get_column("text"), base.get_column("_row").to_numpy(), text_bytes,
+                     newlines)
 
 
 def mark_lines(lines: pl.DataFrame, titles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
