@@ -44,7 +44,8 @@ def scan_lines(base: pl.DataFrame, text_bytes: tuple[Any, np.ndarray] | None = N
     (``_row``, ``text``, ``title``): the one way lines are marked, for features and for the
     report's page view alike. ``text_bytes``: the ``utf8_buffer`` of ``base``'s text, if
     taken already (then ``base`` must be in ``_row`` order already: it is checked, not
-    sorted), and ``newlines`` their ``features.kernels.newline_positions``, if found already."""
+    sorted), and ``newlines`` their ``features.kernels.newline_positions``, if found already
+    (ignored without ``text_bytes``)."""
     if text_bytes is None:
         base = base.sort("_row")
     elif not base.get_column("_row").is_sorted():
@@ -62,6 +63,22 @@ def scan_lines(base: pl.DataFrame, text_bytes: tuple[Any, np.ndarray] | None = N
     return lines, head_hits, per_page
 
 
+def scan_text(base: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame,
+                                           np.ndarray]:
+    """``scan_lines`` of ``base`` (``_row``, ``text``, ``title``, in ``_row`` order) and the
+    ``features.kernels.text_counts`` of its text, which reads the character classes the line
+    scan counted."""
+    # One Arrow copy of the text and one search for its newlines for both kernels that read
+    # them (a copy costs about 2-7 ms per 4,000 pages, the search about 7 ms).
+    text = base.get_column("text")
+    text_bytes = utf8_buffer(text)
+    newlines = newline_positions(text_bytes)
+    lines, head_hits, per_page = scan_lines(base, text_bytes, newlines)
+    counts = text_counts(text, text_bytes, per_page.select(LINE_CLASS_COLUMNS).to_numpy(),
+                         newlines)
+    return lines, head_hits, per_page, counts
+
+
 def marked_features(pages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Features plus the marked non-blank lines (used to explain and highlight)."""
     n = pages.height
@@ -72,14 +89,7 @@ def marked_features(pages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         .fill_null("")
         .alias("title"),
     )
-    # One Arrow copy of the text for both kernels that read it (a copy costs about 2-7 ms
-    # per 4,000 pages); ``base`` is in ``_row`` order by construction.
-    text = base.get_column("text")
-    text_bytes = utf8_buffer(text)
-    newlines = newline_positions(text_bytes)
-    lines, head_hits, per_page = scan_lines(base, text_bytes, newlines)
-    counts = text_counts(text, text_bytes, per_page.select(LINE_CLASS_COLUMNS).to_numpy(),
-                         newlines)
+    lines, head_hits, per_page, counts = scan_text(base)
     parts = [
         line_features(lines, head_hits),
         paragraph_features(base, counts),

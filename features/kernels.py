@@ -13,8 +13,7 @@ compiled loops, and return one number per line or per page:
 - ``line_flags``: headlines and promotional runs of ``features.lines`` (duplicate lines are
   found by ``line_stats``).
 - ``text_counts``: character classes (from ``line_stats``) and duplicate paragraphs of whole
-  pages (``features.chars``, ``features.repetition``), reading only the bytes of paragraphs
-  and where a paragraph may end.
+  pages (``features.chars``, ``features.repetition``), without decoding every character.
 
 Their definitions are the same as the polars expressions they replace (``features.tokens``,
 ``features.repetition``, ``features.lines``): ``tests/test_kernels.py`` checks them against
@@ -263,7 +262,8 @@ def _scan_lines(data, starts, ends, line_page, n_pages, classes, lower, packed, 
         lh = FNV_OFFSET
         acc = np.int64(0)  # four 16-bit class counts (``packed_classes``)
         while i < end:
-            # At most 0x7FFF characters between two emptyings of ``acc``.
+            # At most 0x7FFF bytes (so characters) between two emptyings of ``acc``: no field
+            # reaches 0x8000, the sign bit of the top one.
             stop = min(end, i + 0x7FFF)
             while i < stop:
                 b = data[i]
@@ -932,9 +932,10 @@ def packed_classes() -> np.ndarray:
 
 @njit(cache=True, inline="always")
 def _blank_between(data, a, b):
-    """Whether bytes ``a:b`` are only " ", "\\t", "\\v", "\\f", "\\r" and PARAGRAPH_SEP: what
-    may stand between the two "\\n" of a PARAGRAPH_BREAK (a PARAGRAPH_SEP there breaks, too,
-    but does not stop the "\\n" after it from breaking)."""
+    """Whether bytes ``a:b`` are only " ", "\\t", "\\v", "\\f", "\\r" (and "\\n", which a
+    caller never has there) and PARAGRAPH_SEP: what may stand between the two "\\n" of a
+    PARAGRAPH_BREAK (a PARAGRAPH_SEP there breaks, too, but does not stop the "\\n" after it
+    from breaking)."""
     while a < b:
         c = data[a]
         if c == 0x20 or (c >= 0x09 and c <= 0x0D):
@@ -950,7 +951,8 @@ def _blank_between(data, a, b):
 def _paragraphs(data, offsets, newlines, leads, classes):
     """Per page: its characters, then PARAGRAPH_COLUMNS. ``newlines`` and ``leads``: where the
     "\\n" and the 0xE2 bytes (PARAGRAPH_SEP's first) of ``data`` are, ascending: the only
-    places a paragraph can end, so no other byte is looked at but to hash paragraphs."""
+    places a paragraph can end, so the bytes in between are only read to strip and hash
+    paragraphs and to check the white space between two "\\n"."""
     n = offsets.size - 1
     out = np.zeros((n, 5), dtype=np.int64)
     # Per paragraph of a page: hash, byte range, characters. A paragraph takes a byte and a
@@ -1040,19 +1042,26 @@ def text_counts(text: pl.Series, text_bytes: tuple[Any, np.ndarray] | None = Non
     ``features.tokens.PARAGRAPH_BREAK`` and by ``PARAGRAPH_SEP`` itself, stripped, empty ones
     dropped; duplicate paragraphs, whose text came before on the page; characters of all
     paragraphs and of the duplicates). ``text_bytes``: the text's ``utf8_buffer``, if taken
-    already; ``line_classes``: the ``LINE_CLASS_COLUMNS`` of ``line_stats`` on the text's
-    lines, if computed already; ``newlines``: its ``newline_positions``, if found already.
+    already, and ``newlines`` their ``newline_positions``, if found already (ignored without
+    ``text_bytes``); ``line_classes``: the ``LINE_CLASS_COLUMNS`` of ``line_stats`` on the
+    text's lines, if computed already (else the lines are cut and scanned here: ``cut_lines``
+    takes at most 2 GiB of text).
 
     The classes are counted by the line scan, which reads every character of the lines
     anyway (a pass of its own cost 44 ms per 4,000 crawl pages); what lies outside the
     stripped non-blank lines is white space, so it adds to the characters and to "numbers or
     white space" only."""
     classes, _ = load_table()
+    if text_bytes is None:
+        text_bytes, newlines = utf8_buffer(text), None
     data, offsets = string_buffers(text, text_bytes)
-    if line_classes is None:
-        line_classes = _line_classes(text, text_bytes)
     if newlines is None:
         newlines = np.flatnonzero(data == 0x0A)
+    if line_classes is None:
+        line_classes = _line_classes(text, text_bytes, newlines)
+    if line_classes.shape != (offsets.size - 1, len(LINE_CLASS_COLUMNS)):
+        raise ValueError(f"line_classes of shape {line_classes.shape} for {offsets.size - 1} "
+                         f"pages: one row of LINE_CLASS_COLUMNS per page")
     # Two searches, not one for either byte: 11.5 against 15.5 ms per 4,000 crawl pages.
     paragraphs = _paragraphs(data, offsets, newlines, np.flatnonzero(data == 0xE2), classes)
     out = np.empty((offsets.size - 1, len(CHAR_COLUMNS) + len(PARAGRAPH_COLUMNS)),
@@ -1064,11 +1073,11 @@ def text_counts(text: pl.Series, text_bytes: tuple[Any, np.ndarray] | None = Non
     return out
 
 
-def _line_classes(text: pl.Series, text_bytes: tuple[Any, np.ndarray] | None) -> np.ndarray:
-    """``LINE_CLASS_COLUMNS`` of the text's lines, for ``text_counts`` called on its own."""
-    data_buf, offsets = text_bytes if text_bytes is not None else utf8_buffer(text)
-    n = offsets.size - 1
-    frame, lines = cut_lines(text, np.arange(n), (data_buf, offsets))
+def _line_classes(text: pl.Series, text_bytes: tuple[Any, np.ndarray], newlines: np.ndarray
+                  ) -> np.ndarray:
+    """``LINE_CLASS_COLUMNS`` of the text's lines, for ``text_counts`` called without them."""
+    n = text_bytes[1].size - 1
+    frame, lines = cut_lines(text, np.arange(n), text_bytes, newlines)
     _, per_page = line_stats(lines, frame.get_column("_row").to_numpy(), n, [], [], 0,
                              phrase_automaton(()))
     return per_page.select(LINE_CLASS_COLUMNS).to_numpy()
