@@ -52,8 +52,7 @@ def scan_lines(base: pl.DataFrame, text_bytes: tuple[Any, np.ndarray] | None = N
         # The buffers hold the text in the frame's order: lines would go to the wrong pages.
         raise ValueError("scan_lines: text_bytes given for a frame not in _row order")
     n = int(base.get_column("_row").max()) + 1 if base.height else 0
-    lines, line_bytes = explode_lines_with_bytes(base, text_bytes,
-                                                 newlines if text_bytes is not None else None)
+    lines, line_bytes = explode_lines_with_bytes(base, text_bytes, newlines)
     per_line, per_page = line_stats(
         line_bytes, lines.get_column("_row").to_numpy(), n,
         sorted(load_words("stopwords")), list(GOPHER_STOP_WORDS), NGRAM_WORD_CAP,

@@ -858,17 +858,20 @@ def cut_lines(text: pl.Series, row_ids: np.ndarray,
     ``para``, ``nb_idx``), cut in one pass, and the ``LineBytes`` of its lines. ``line`` is a
     column of views into the text's bytes (no line is copied but those with a "\r" inside).
     ``text_bytes``: the text's ``utf8_buffer``, if taken already, and ``newlines`` its
-    ``newline_positions``, if found already."""
+    ``newline_positions``, if found already (ignored without ``text_bytes``)."""
     import pyarrow as pa
 
-    data_buf, offsets = text_bytes if text_bytes is not None else utf8_buffer(text)
+    if text_bytes is None:
+        text_bytes, newlines = utf8_buffer(text), None
+    data_buf, offsets = text_bytes
     if data_buf.size >= 2**31:
         raise ValueError("string views address at most 2 GiB of text: split the batch")
+    if newlines is None:
+        newlines = newline_positions(text_bytes)
     data = _byte_array(data_buf)
     classes, _ = load_table()
     views, copied, row, para, nb_idx, span = _split_views(
-        data, offsets, row_ids.astype(np.uint32), classes,
-        newlines if newlines is not None else np.flatnonzero(data == 0x0A),
+        data, offsets, row_ids.astype(np.uint32), classes, newlines,
         np.flatnonzero(data == 0x0D))
     line = pa.StringViewArray.from_buffers(
         pa.string_view(), row.size, [None, pa.py_buffer(views), data_buf, pa.py_buffer(copied)])
@@ -1056,7 +1059,7 @@ def text_counts(text: pl.Series, text_bytes: tuple[Any, np.ndarray] | None = Non
         text_bytes, newlines = utf8_buffer(text), None
     data, offsets = string_buffers(text, text_bytes)
     if newlines is None:
-        newlines = np.flatnonzero(data == 0x0A)
+        newlines = newline_positions(text_bytes)
     if line_classes is None:
         line_classes = _line_classes(text, text_bytes, newlines)
     if line_classes.shape != (offsets.size - 1, len(LINE_CLASS_COLUMNS)):
